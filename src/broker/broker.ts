@@ -1,0 +1,142 @@
+// The composition root: builds every room from the config, recovers state (metadata log, then WAL), opens the
+// listener, and shuts down in the reverse order. Nothing here is a module singleton, so tests run several brokers
+// in one process.
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Server } from "bun";
+import type { Config } from "../config.ts";
+import type { Logger } from "../logger.ts";
+import { Catalog } from "../meta/catalog.ts";
+import { MetadataLog, metaPath } from "../meta/metadata-log.ts";
+import { loadOrCreateMetaProperties } from "../meta/properties.ts";
+import { Log } from "../log/log.ts";
+import type { Partition } from "../log/partition.ts";
+import { Wal } from "../wal/wal.ts";
+import { HANDLERS, supportedApis } from "../handlers/index.ts";
+import type { BrokerContext } from "../handlers/handler.ts";
+import { KafkaListener } from "../server/listener.ts";
+import { startHealthServer } from "../http/health.ts";
+import { lockDataDir } from "./lock.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+export const VERSION: string = pkg.version;
+const SHUTDOWN_DEADLINE_MS = 10_000;
+const PRODUCER_EXPIRY_CHECK_MS = 10 * 60_000;
+
+export class Broker {
+  private stopping: Promise<void> | null = null;
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+
+  private constructor(
+    readonly context: BrokerContext,
+    /** Where the listener is bound (the real port when --listen asked for port 0). */
+    readonly address: { host: string; port: number },
+    private readonly parts: {
+      meta: MetadataLog;
+      wal: Wal<Partition>;
+      listener: KafkaListener;
+      health: Server<undefined> | null;
+      unlock: () => void;
+      state: { stopped: boolean; ready: boolean };
+    },
+  ) {}
+
+  get log(): Log {
+    return this.context.log;
+  }
+  get catalog(): Catalog {
+    return this.context.catalog;
+  }
+
+  /** Starts a broker: recovery, then the listener. Resolves once it serves clients. */
+  static async start(config: Config, logger: Logger): Promise<Broker> {
+    const t0 = performance.now();
+    const dataDir = resolve(config.dataDir);
+    mkdirSync(dataDir, { recursive: true });
+    const unlock = lockDataDir(dataDir);
+    try {
+      const props = loadOrCreateMetaProperties(dataDir, { clusterId: config.clusterId, nodeId: config.nodeId });
+      const state = { stopped: false, ready: false };
+      const health = config.health ? startHealthServer(config.health.host, config.health.port, { ready: () => state.ready, role: () => "primary" }) : null;
+
+      const meta = MetadataLog.open(metaPath(dataDir), logger);
+      const catalog = new Catalog(meta);
+      const wal = new Wal<Partition>({
+        dir: join(dataDir, "wal"),
+        segmentMaxBytes: config.walSegmentMaxBytes,
+        syncIntervalMs: config.walSyncIntervalMs,
+        maxDiskBytes: config.walMaxDiskSize,
+        cacheBytes: config.chunkPoolMemory,
+        logger,
+      });
+      const log = new Log(catalog, meta, wal, logger);
+      const metaRecords = meta.replay();
+      const replay = await log.replayWal();
+      await wal.start();
+
+      const handlers = HANDLERS;
+      const advertised = { host: config.advertisedHost ?? "", port: config.advertisedPort ?? 0 };
+      const context: BrokerContext = {
+        config,
+        clusterId: props.clusterId,
+        nodeId: props.nodeId,
+        advertised,
+        catalog,
+        log,
+        logger,
+        apis: supportedApis(handlers),
+        get stopped() {
+          return state.stopped;
+        },
+      };
+      const listener = new KafkaListener(context, handlers, logger);
+      const bound = listener.listen(config.listenHost, config.listenPort);
+      // Advertise what clients can reach: the configured address, else the listen host (localhost for a wildcard).
+      const wildcard = config.listenHost === "" || config.listenHost === "0.0.0.0" || config.listenHost === "::";
+      advertised.host = config.advertisedHost ?? (wildcard ? "localhost" : config.listenHost);
+      advertised.port = config.advertisedPort ?? bound.port;
+
+      const broker = new Broker(context, { host: config.listenHost || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, unlock, state });
+      broker.timers.push(setInterval(() => log.expireProducers(), PRODUCER_EXPIRY_CHECK_MS));
+      for (const t of broker.timers) t.unref?.();
+      state.ready = true;
+      logger.info(
+        `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${advertised.host}:${advertised.port}, ` +
+          `cluster id ${props.clusterId}, node id ${props.nodeId}, data dir ${dataDir}` +
+          ` (recovered ${metaRecords} metadata records and ${replay.entries} WAL entries from ${replay.segments} segments in ${Math.round(performance.now() - t0)} ms)`,
+      );
+      return broker;
+    } catch (e) {
+      unlock();
+      throw e;
+    }
+  }
+
+  get isReady(): boolean {
+    return this.parts.state.ready;
+  }
+
+  /**
+   * Graceful stop: no new connections, in-flight requests answered (bounded), everything queued in the WAL and the
+   * metadata log written and fsync'd, files closed. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const { meta, wal, listener, health, unlock, state } = this.parts;
+    const logger = this.context.logger;
+    logger.info("shutting down: finishing in-flight requests");
+    state.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.log.wakeAll();
+    await listener.stop(SHUTDOWN_DEADLINE_MS);
+    await wal.close();
+    await meta.close();
+    health?.stop(true);
+    unlock();
+    logger.info("shut down cleanly");
+  }
+}

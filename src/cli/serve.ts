@@ -1,0 +1,77 @@
+// `klite` (serve): every flag of config.ts with its KLITE_ variable and default in --help. Bad values exit 1 with
+// a message naming the flag. SIGTERM/SIGINT stop gracefully (exit 0); a second signal exits at once.
+import { defineCommand, type ArgsDef } from "citty";
+import { ConfigError, FLAGS, envName, resolveConfig } from "../config.ts";
+import { Broker, VERSION } from "../broker/broker.ts";
+import { createLogger } from "../logger.ts";
+
+export const serveArgs: ArgsDef = Object.fromEntries(
+  Object.entries(FLAGS).map(([name, f]) => [
+    name,
+    {
+      type: "string",
+      description: `${f.description} [${envName(name)}]${"default" in f && f.default !== undefined ? ` (default: ${f.default})` : ""}`,
+      valueHint: f.kind === "bool" ? "true|false" : f.kind,
+    },
+  ]),
+);
+
+/** Flags on the command line that klite does not know (citty would silently ignore them). */
+export function unknownFlags(rawArgs: string[], known: Iterable<string>): string[] {
+  const names = new Set([...known, "help", "h", "version", "v"]);
+  return rawArgs.filter((a) => a.startsWith("-")).map((a) => a.replace(/^--?/, "").replace(/=.*$/, "").replace(/^no-/, "")).filter((n) => n !== "" && !names.has(n));
+}
+
+export function fail(message: string): never {
+  process.stderr.write(`klite: ${message}\n`);
+  process.exit(1);
+}
+
+export const serve = defineCommand({
+  meta: { name: "klite", version: VERSION, description: "A Kafka-compatible broker in one executable" },
+  args: serveArgs,
+  async run({ args, rawArgs }) {
+    const unknown = unknownFlags(rawArgs, Object.keys(FLAGS));
+    if (unknown.length) fail(`unknown flag --${unknown[0]} (see klite --help)`);
+    const positional = (args._ as string[]).filter((a) => a !== "serve");
+    if (positional.length) fail(`unexpected argument ${JSON.stringify(positional[0])} (see klite --help)`);
+    let config;
+    try {
+      const flags: Record<string, string | undefined> = {};
+      for (const name of Object.keys(FLAGS)) {
+        const v = (args as Record<string, unknown>)[name];
+        if (v === true) flags[name] = "true"; // bare boolean flag
+        else if (typeof v === "string") flags[name] = v;
+      }
+      config = resolveConfig(flags);
+    } catch (e) {
+      if (e instanceof ConfigError) fail(e.message);
+      throw e;
+    }
+    const logger = createLogger(config.logLevel);
+    let broker: Broker;
+    try {
+      broker = await Broker.start(config, logger);
+    } catch (e) {
+      logger.error(`start failed: ${(e as Error).message}`);
+      process.exit(1);
+    }
+    let signals = 0;
+    const onSignal = (sig: string) => {
+      if (++signals > 1) {
+        logger.warn(`${sig} again: exiting without waiting`);
+        process.exit(1);
+      }
+      logger.info(`${sig} received`);
+      broker.stop().then(
+        () => process.exit(0),
+        (e) => {
+          logger.error(`shutdown failed: ${(e as Error).message}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+  },
+});

@@ -1,0 +1,25 @@
+// FindCoordinator: v0-6. This broker coordinates every group and transactional id. v4+ batches keys.
+import * as codec from "../protocol/messages/find-coordinator.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { defineHandler } from "./handler.ts";
+
+const GROUP = 0;
+const TRANSACTION = 1;
+
+export default defineHandler<codec.FindCoordinatorRequest, codec.FindCoordinatorResponse>({
+  codec,
+  minVersion: 0,
+  maxVersion: 6,
+  handle(req, ctx) {
+    const { nodeId, advertised } = ctx.broker;
+    const keyType = req.keyType ?? GROUP;
+    const badType = keyType !== GROUP && keyType !== TRANSACTION;
+    const errorMessage = badType ? `Unknown coordinator type ${keyType}` : null;
+    const errorCode = badType ? ErrorCode.INVALID_REQUEST : 0;
+    if (ctx.apiVersion >= 4) {
+      const coordinators = (req.coordinatorKeys ?? []).map((key) => ({ key, nodeId: badType ? -1 : nodeId, host: badType ? "" : advertised.host, port: badType ? -1 : advertised.port, errorCode, errorMessage }));
+      return { throttleTimeMs: 0, coordinators };
+    }
+    return { throttleTimeMs: 0, errorCode, errorMessage, nodeId: badType ? -1 : nodeId, host: badType ? "" : advertised.host, port: badType ? -1 : advertised.port };
+  },
+});

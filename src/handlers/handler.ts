@@ -1,0 +1,53 @@
+// The handler contract. Each file in handlers/ exports one Handler for one Kafka API: its key, the versions it
+// serves, the generated codec, and handle(request, ctx) → response, or null to send nothing (acks=0 produce).
+// A thrown error is a bug: the server logs it with context and closes that one connection.
+import type { Reader, Writer } from "../protocol/codec.ts";
+import type { Catalog } from "../meta/catalog.ts";
+import type { Log } from "../log/log.ts";
+import type { Logger } from "../logger.ts";
+import type { Config } from "../config.ts";
+
+export interface ApiCodec<Req, Resp> {
+  API_KEY: number;
+  API_NAME: string;
+  REQUEST_FLEXIBLE_MIN: number;
+  RESPONSE_FLEXIBLE_MIN: number;
+  decodeRequest(r: Reader, v: number): Req;
+  encodeResponse(w: Writer, m: Resp, v: number): void;
+}
+
+/** What handlers may use. Built by the composition root (broker/broker.ts); no module singletons. */
+export interface BrokerContext {
+  readonly config: Config;
+  readonly clusterId: string;
+  readonly nodeId: number;
+  /** host:port given to clients in Metadata, DescribeCluster, FindCoordinator. */
+  readonly advertised: { host: string; port: number };
+  readonly catalog: Catalog;
+  readonly log: Log;
+  readonly logger: Logger;
+  /** Versions served per API key, computed from the registered handlers (ApiVersions answers from it). */
+  readonly apis: readonly { key: number; min: number; max: number }[];
+  /** True once shutdown began: long polls answer at once. */
+  readonly stopped: boolean;
+}
+
+export interface RequestContext {
+  readonly broker: BrokerContext;
+  readonly apiVersion: number;
+  readonly correlationId: number;
+  readonly clientId: string | null;
+  /** "ip:port" of the client, for log lines. */
+  readonly remote: string;
+}
+
+export interface Handler<Req = any, Resp = any> {
+  readonly codec: ApiCodec<Req, Resp>;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  handle(req: Req, ctx: RequestContext): Resp | null | Promise<Resp | null>;
+}
+
+export function defineHandler<Req, Resp>(h: Handler<Req, Resp>): Handler<Req, Resp> {
+  return h;
+}

@@ -1,0 +1,22 @@
+// Every API klite serves: one file per API, each registering its key and versions. ApiVersions answers from this
+// list, so what is advertised cannot drift from what is implemented.
+import type { Handler } from "./handler.ts";
+import apiVersions from "./api-versions.ts";
+import createPartitions from "./create-partitions.ts";
+import createTopics from "./create-topics.ts";
+import deleteTopics from "./delete-topics.ts";
+import describeCluster from "./describe-cluster.ts";
+import fetch from "./fetch.ts";
+import findCoordinator from "./find-coordinator.ts";
+import initProducerId from "./init-producer-id.ts";
+import listOffsets from "./list-offsets.ts";
+import metadata from "./metadata.ts";
+import produce from "./produce.ts";
+
+const ALL: Handler[] = [produce, fetch, listOffsets, metadata, findCoordinator, apiVersions, createTopics, deleteTopics, initProducerId, createPartitions, describeCluster];
+
+export const HANDLERS: ReadonlyMap<number, Handler> = new Map(ALL.map((h) => [h.codec.API_KEY, h]));
+
+export function supportedApis(handlers: ReadonlyMap<number, Handler> = HANDLERS): { key: number; min: number; max: number }[] {
+  return [...handlers.values()].map((h) => ({ key: h.codec.API_KEY, min: h.minVersion, max: h.maxVersion })).sort((a, b) => a.key - b.key);
+}

@@ -1,0 +1,77 @@
+// Metadata: v0-12. Every partition is led by this broker (leader epoch 0, replicas = ISR = [this node]).
+// Unknown topics are created when --auto-create-topics is on and the client allows it (v4+ flag), with
+// --default-partitions partitions; the reply already lists them (no LEADER_NOT_AVAILABLE round trip).
+// Version notes: v1 null topics = all; v2 cluster id; v8-10 authorized operations; v10 topic ids; v12 lookups by id.
+import * as codec from "../protocol/messages/metadata.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { ZERO_UUID } from "../protocol/codec.ts";
+import { CatalogError, topicNameProblem, type TopicMeta } from "../meta/catalog.ts";
+import { defineHandler, type RequestContext } from "./handler.ts";
+
+const NO_OPS = -2147483648;
+// Kafka AclOperation codes: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
+export const TOPIC_OPS = [3, 4, 5, 6, 7, 8, 10, 11].reduce((a, op) => a | (1 << op), 0);
+export const CLUSTER_OPS = [4, 5, 7, 8, 9, 10, 11, 12].reduce((a, op) => a | (1 << op), 0);
+
+function describe(t: TopicMeta, ctx: RequestContext, withOps: boolean): codec.MetadataResponseTopic {
+  const node = ctx.broker.nodeId;
+  const partitions: codec.MetadataResponsePartition[] = [];
+  for (let i = 0; i < t.partitions; i++) {
+    partitions.push({ errorCode: 0, partitionIndex: i, leaderId: node, leaderEpoch: 0, replicaNodes: [node], isrNodes: [node], offlineReplicas: [] });
+  }
+  return { errorCode: 0, name: t.name, topicId: t.id, isInternal: false, partitions, topicAuthorizedOperations: withOps ? TOPIC_OPS : NO_OPS };
+}
+
+const failed = (errorCode: number, name: string | null, topicId = ZERO_UUID): codec.MetadataResponseTopic => ({
+  errorCode, name, topicId, isInternal: false, partitions: [], topicAuthorizedOperations: NO_OPS,
+});
+
+export default defineHandler<codec.MetadataRequest, codec.MetadataResponse>({
+  codec,
+  minVersion: 0,
+  maxVersion: 12,
+  async handle(req, ctx) {
+    const { catalog, config, logger } = ctx.broker;
+    const v = ctx.apiVersion;
+    const withOps = req.includeTopicAuthorizedOperations === true;
+    const topics: codec.MetadataResponseTopic[] = [];
+    const all = req.topics === null || (v === 0 && req.topics.length === 0);
+    if (all) {
+      for (const t of catalog.all()) topics.push(describe(t, ctx, withOps));
+    } else {
+      const autoCreate = config.autoCreateTopics && (v < 4 || req.allowAutoTopicCreation !== false);
+      const results = await Promise.all(
+        req.topics!.map(async (rt): Promise<codec.MetadataResponseTopic> => {
+          if (rt.name === null || rt.name === undefined) {
+            const t = rt.topicId ? catalog.topicById(rt.topicId) : undefined;
+            return t ? describe(t, ctx, withOps) : failed(ErrorCode.UNKNOWN_TOPIC_ID, null, rt.topicId);
+          }
+          const name = rt.name;
+          const t = catalog.topic(name);
+          if (t) return describe(t, ctx, withOps);
+          if (topicNameProblem(name)) return failed(ErrorCode.INVALID_TOPIC_EXCEPTION, name);
+          if (!autoCreate) return failed(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name);
+          try {
+            const created = await catalog.ensureTopic(name, config.defaultPartitions);
+            logger.info(`auto-created topic ${name} with ${created.partitions} partitions for ${ctx.remote}`);
+            return describe(created, ctx, withOps);
+          } catch (e) {
+            if (e instanceof CatalogError) return failed(e.code, name);
+            logger.error(`auto-creating topic ${name} failed: ${(e as Error).message}`);
+            return failed(ErrorCode.LEADER_NOT_AVAILABLE, name);
+          }
+        }),
+      );
+      topics.push(...results);
+    }
+    const { host, port } = ctx.broker.advertised;
+    return {
+      throttleTimeMs: 0,
+      brokers: [{ nodeId: ctx.broker.nodeId, host, port, rack: null }],
+      clusterId: ctx.broker.clusterId,
+      controllerId: ctx.broker.nodeId,
+      topics,
+      clusterAuthorizedOperations: req.includeClusterAuthorizedOperations ? CLUSTER_OPS : NO_OPS,
+    };
+  },
+});

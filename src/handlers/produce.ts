@@ -1,0 +1,68 @@
+// Produce: v3-11 (magic-2 batches only; Kafka 4 serves the same range). Each partition's batch is validated
+// (CRC, one batch, magic 2: Kafka's error codes) and appended in arrival order; the reply waits for the fsync
+// that covers every batch of the request (acks 1 and -1 alike, as klite's durability promise). acks=0 gets no reply.
+// Version notes: v7 allows zstd; v8 adds record errors and an error message; v9 flexible; v10 leader hints (unused).
+import * as codec from "../protocol/messages/produce.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { checkProducedBatch } from "../protocol/records.ts";
+import { defineHandler } from "./handler.ts";
+
+type PartitionResponse = codec.PartitionProduceResponse;
+
+function error(index: number, errorCode: number, errorMessage: string | null = null): PartitionResponse {
+  return { index, errorCode, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, recordErrors: [], errorMessage };
+}
+
+export default defineHandler<codec.ProduceRequest, codec.ProduceResponse>({
+  codec,
+  minVersion: 3,
+  maxVersion: 11,
+  async handle(req, ctx) {
+    const { log, logger } = ctx.broker;
+    const acks = req.acks;
+    const now = Date.now();
+    const responses: codec.TopicProduceResponse[] = [];
+    const waits: { resp: PartitionResponse; durable: Promise<void> }[] = [];
+    for (const td of req.topicData) {
+      const t = log.topic(td.name);
+      const partitionResponses: PartitionResponse[] = [];
+      for (const pd of td.partitionData) {
+        if (acks !== 0 && acks !== 1 && acks !== -1) {
+          partitionResponses.push(error(pd.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, not ${acks}`));
+          continue;
+        }
+        const p = t?.partitions[pd.index];
+        if (!p) {
+          partitionResponses.push(error(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `This server does not host ${td.name}-${pd.index}.`));
+          continue;
+        }
+        const records = pd.records as Uint8Array | null; // decoded records are always one view
+        const check = checkProducedBatch(records, ctx.apiVersion);
+        if (!check.ok) {
+          logger.debug(`produce to ${p} from ${ctx.remote} refused: ${check.message}`);
+          partitionResponses.push(error(pd.index, check.code, check.message));
+          continue;
+        }
+        const out = log.append(p, records!, check.header, acks, now);
+        if (!out.ok) {
+          partitionResponses.push(error(pd.index, out.code, out.message));
+          continue;
+        }
+        const resp: PartitionResponse = { index: pd.index, errorCode: 0, baseOffset: BigInt(out.baseOffset), logAppendTimeMs: BigInt(out.logAppendTime), logStartOffset: BigInt(p.logStartOffset), recordErrors: [], errorMessage: null };
+        partitionResponses.push(resp);
+        waits.push({ resp, durable: out.durable });
+      }
+      responses.push({ name: td.name, partitionResponses });
+    }
+    if (acks === 0) return null;
+    // Other requests interleave here while the WAL group holding these batches is written and fsync'd.
+    await Promise.all(
+      waits.map((w) =>
+        w.durable.catch((e: Error) => {
+          Object.assign(w.resp, error(w.resp.index, ErrorCode.KAFKA_STORAGE_ERROR, e.message));
+        }),
+      ),
+    );
+    return { responses, throttleTimeMs: 0 };
+  },
+});

@@ -1,0 +1,69 @@
+// A topic's runtime state and its partitions. Offsets: logStartOffset ≤ highWatermark ≤ nextOffset.
+// nextOffset counts appends whose WAL write is still under way; highWatermark is the durable end, the only part
+// consumers see. Fetches waiting for data register a waiter that a high-watermark move wakes.
+import type { TopicMeta } from "../meta/catalog.ts";
+import { topicConfig } from "../meta/topic-configs.ts";
+import { BatchIndex } from "./batch-index.ts";
+import { ProducerStates } from "./producer-state.ts";
+
+export class TopicState {
+  readonly idBytes: Uint8Array;
+  readonly partitions: Partition[] = [];
+  maxMessageBytes = 0;
+  logAppendTime = false;
+  minInsyncReplicas = 1;
+  deleted = false;
+
+  constructor(readonly meta: TopicMeta) {
+    this.idBytes = Uint8Array.from(Buffer.from(meta.id, "hex"));
+    this.refresh();
+    this.grow(meta.partitions);
+  }
+
+  /** Re-reads the configs the append path uses (after a config change). */
+  refresh(): void {
+    const c = this.meta.configs;
+    this.maxMessageBytes = Number(topicConfig(c, "max.message.bytes"));
+    this.logAppendTime = topicConfig(c, "message.timestamp.type") === "LogAppendTime";
+    this.minInsyncReplicas = Number(topicConfig(c, "min.insync.replicas"));
+  }
+
+  grow(count: number): void {
+    while (this.partitions.length < count) this.partitions.push(new Partition(this, this.partitions.length));
+  }
+}
+
+export class Partition {
+  logStartOffset = 0;
+  nextOffset = 0;
+  highWatermark = 0;
+  readonly index = new BatchIndex();
+  readonly producers = new ProducerStates();
+  private waiters: Set<() => void> | null = null;
+
+  constructor(readonly topic: TopicState, readonly id: number) {}
+
+  get deleted(): boolean {
+    return this.topic.deleted;
+  }
+
+  addWaiter(fn: () => void): void {
+    (this.waiters ??= new Set()).add(fn);
+  }
+
+  removeWaiter(fn: () => void): void {
+    this.waiters?.delete(fn);
+  }
+
+  /** Wakes every fetch waiting on this partition (new data, or the partition went away). */
+  wake(): void {
+    const w = this.waiters;
+    if (!w || w.size === 0) return;
+    this.waiters = null;
+    for (const fn of w) fn();
+  }
+
+  toString(): string {
+    return `${this.topic.meta.name}-${this.id}`;
+  }
+}

@@ -1,0 +1,272 @@
+// The metadata log: <data-dir>/metadata.log, an append-only file of typed records (topics, configs, producer ids,
+// log start offsets, and later committed offsets and groups). Every room that owns such state registers its record
+// types here with an `apply` (used on replay and when an append becomes durable) and a `snapshot` (used when the
+// file is compacted). State changes are applied only once durable, synchronously in the fsync callback, so any
+// snapshot taken between callbacks is consistent.
+//
+// Record layout (big-endian):
+//   0  u32  length of what follows the CRC (payload bytes)
+//   4  u32  CRC-32C of the payload
+//   8  ...  payload: UTF-8 JSON object with a string field "type"
+// A torn or CRC-bad tail record (a crash during a write) is truncated on open. Compaction writes the snapshot of
+// every registered owner to metadata.log.tmp, fsyncs it, renames it over metadata.log and fsyncs the directory.
+import { closeSync, existsSync, fdatasync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync, fstatSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { crc32c } from "../protocol/crc32c.ts";
+import type { Logger } from "../logger.ts";
+
+export interface MetaRecord {
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface MetaOwner {
+  /** Record types this owner handles. */
+  types: readonly string[];
+  /** Applies a durable record (during replay and after each append's fsync). */
+  apply(rec: MetaRecord): void;
+  /** Records that recreate the owner's current state, for compaction. */
+  snapshot(): MetaRecord[];
+  /** Called once after the records found at start have been applied. */
+  replayed?(): void;
+}
+
+export class MetaLogError extends Error {
+  override name = "MetaLogError";
+}
+
+interface Pending {
+  recs: MetaRecord[];
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+const HEADER = 8;
+const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function encodeMetaRecord(rec: MetaRecord): Uint8Array {
+  const payload = Buffer.from(JSON.stringify(rec), "utf8");
+  const out = Buffer.allocUnsafe(HEADER + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(crc32c(payload), 4);
+  payload.copy(out, HEADER);
+  return out;
+}
+
+/** Parses records from a file image; returns them and the byte length of the valid prefix. */
+export function decodeMetaRecords(buf: Uint8Array): { records: MetaRecord[]; validEnd: number } {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const records: MetaRecord[] = [];
+  let pos = 0;
+  while (pos + HEADER <= buf.length) {
+    const len = dv.getUint32(pos);
+    if (len === 0 || pos + HEADER + len > buf.length) break;
+    const payload = buf.subarray(pos + HEADER, pos + HEADER + len);
+    if (crc32c(payload) !== dv.getUint32(pos + 4)) break;
+    let rec: MetaRecord;
+    try {
+      rec = JSON.parse(Buffer.from(payload).toString("utf8")) as MetaRecord;
+    } catch {
+      break;
+    }
+    if (typeof rec?.type !== "string") break;
+    records.push(rec);
+    pos += HEADER + len;
+  }
+  return { records, validEnd: pos };
+}
+
+export class MetadataLog {
+  private fd: number;
+  private size: number;
+  private owners = new Map<string, MetaOwner>();
+  private allOwners: MetaOwner[] = [];
+  private queue: Pending[] = [];
+  private syncing = false;
+  private compacting = false;
+  private scheduled = false;
+  private bytesAtLastCompaction: number;
+  private closed = false;
+
+  private constructor(private readonly path: string, private readonly logger: Logger, private replayed: MetaRecord[], size: number) {
+    this.fd = openSync(path, "r+");
+    this.size = size;
+    this.bytesAtLastCompaction = size;
+  }
+
+  /** Opens (or creates) the log, truncating a torn tail. Records are replayed into owners by replay(). */
+  static open(path: string, logger: Logger): MetadataLog {
+    if (!existsSync(path)) {
+      writeFileSync(path, new Uint8Array(0));
+      fsyncDir(dirname(path));
+    }
+    const buf = readFileSync(path);
+    const { records, validEnd } = decodeMetaRecords(buf);
+    if (validEnd < buf.length) {
+      logger.warn(`metadata log: truncating ${buf.length - validEnd} bytes of torn or corrupt tail at offset ${validEnd} (${records.length} records kept)`);
+      const fd = openSync(path, "r+");
+      ftruncateSync(fd, validEnd);
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    return new MetadataLog(path, logger, records, validEnd);
+  }
+
+  register(owner: MetaOwner): void {
+    for (const t of owner.types) {
+      if (this.owners.has(t)) throw new Error(`metadata record type ${t} registered twice`);
+      this.owners.set(t, owner);
+    }
+    this.allOwners.push(owner);
+  }
+
+  /** Applies the records read at open to the registered owners; returns how many there were. */
+  replay(): number {
+    const recs = this.replayed;
+    this.replayed = [];
+    for (const r of recs) this.dispatch(r);
+    for (const o of this.allOwners) o.replayed?.();
+    return recs.length;
+  }
+
+  private dispatch(rec: MetaRecord): void {
+    const owner = this.owners.get(rec.type);
+    if (!owner) {
+      this.logger.warn(`metadata log: skipping record of unknown type ${rec.type}`);
+      return;
+    }
+    owner.apply(rec);
+  }
+
+  /** Appends records; resolves once they are fsync'd and applied. Rejects (nothing applied) on I/O failure. */
+  append(...recs: MetaRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new MetaLogError("metadata log is closed"));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ recs, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Collect everything appended in this turn of the event loop into one write + fsync.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.syncing || this.compacting || this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    const bufs = batch.flatMap((p) => p.recs.map(encodeMetaRecord));
+    const total = bufs.reduce((n, b) => n + b.length, 0);
+    const buf = Buffer.allocUnsafe(total);
+    let o = 0;
+    for (const b of bufs) {
+      buf.set(b, o);
+      o += b.length;
+    }
+    const start = this.size;
+    try {
+      let done = 0;
+      while (done < total) done += writeSync(this.fd, buf, done, total - done, start + done);
+    } catch (e) {
+      this.fail(batch, start, e as Error);
+      return;
+    }
+    this.syncing = true;
+    fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      if (err) {
+        this.fail(batch, start, err);
+      } else {
+        this.size = start + total;
+        // Applied synchronously, before any waiter resumes: state and file agree at every await point.
+        for (const p of batch) for (const r of p.recs) this.dispatch(r);
+        for (const p of batch) p.resolve();
+        this.maybeCompact();
+      }
+      this.flush();
+    });
+  }
+
+  private fail(batch: Pending[], start: number, e: Error): void {
+    this.logger.error(`metadata log: write at ${start} failed: ${e.message}`);
+    try {
+      ftruncateSync(this.fd, start); // drop a partial write so the next append lands where it should
+    } catch {
+      // the next open truncates a bad tail anyway
+    }
+    const err = new MetaLogError(`metadata log write failed: ${e.message}`);
+    for (const p of batch) p.reject(err);
+  }
+
+  private maybeCompact(): void {
+    const grown = this.size - this.bytesAtLastCompaction;
+    if (grown < COMPACT_MIN_BYTES || grown < this.bytesAtLastCompaction) return;
+    this.compact();
+  }
+
+  /** Rewrites the file as the owners' snapshots. Synchronous: appends wait in the queue meanwhile. */
+  compact(): void {
+    if (this.syncing || this.compacting || this.closed) return;
+    this.compacting = true;
+    const tmp = `${this.path}.tmp`;
+    try {
+      const recs = this.allOwners.flatMap((o) => o.snapshot());
+      const bufs = recs.map(encodeMetaRecord);
+      const total = bufs.reduce((n, b) => n + b.length, 0);
+      const buf = Buffer.allocUnsafe(total);
+      let o = 0;
+      for (const b of bufs) {
+        buf.set(b, o);
+        o += b.length;
+      }
+      const fd = openSync(tmp, "w");
+      try {
+        let done = 0;
+        while (done < total) done += writeSync(fd, buf, done, total - done, done);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+      fsyncDir(dirname(this.path));
+      closeSync(this.fd);
+      this.fd = openSync(this.path, "r+");
+      this.logger.debug(`metadata log: compacted ${this.size} bytes to ${total} (${recs.length} records)`);
+      this.size = total;
+      this.bytesAtLastCompaction = total;
+    } catch (e) {
+      this.logger.error(`metadata log: compaction failed, keeping the old file: ${(e as Error).message}`);
+    } finally {
+      this.compacting = false;
+    }
+    this.flush();
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Waits for queued appends, then closes the file. */
+  async close(): Promise<void> {
+    while (this.queue.length || this.syncing || this.scheduled) await new Promise((r) => setTimeout(r, 1));
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+export const metaPath = (dataDir: string) => join(dataDir, "metadata.log");

@@ -1,0 +1,249 @@
+// One client connection, independent of the transport: bytes in (onData), bytes out (Transport.write).
+// Requests may be pipelined: each is decoded and handed to its handler as it arrives (so appends keep arrival
+// order), handlers run concurrently, and responses go out strictly in request order. Finished responses are
+// written once per event-loop turn; a partial write waits for drain. Reading pauses while too many requests are
+// in flight or too many response bytes are queued.
+//
+// What closes the connection (with a log line; every other connection is unaffected): a frame over the size
+// limit, a request that does not decode, an unknown API key, an unsupported version of anything but
+// ApiVersions, and an exception in a handler (a bug).
+import { DecodeError, Reader, Writer } from "../protocol/codec.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import * as apiVersionsCodec from "../protocol/messages/api-versions.ts";
+import { CODECS } from "../protocol/messages/index.ts";
+import type { BrokerContext, Handler, RequestContext } from "../handlers/handler.ts";
+import type { Logger } from "../logger.ts";
+import { FrameError, Framer } from "./framer.ts";
+
+export interface Transport {
+  /** Bytes the kernel took (may be fewer than asked), or -1 when closed. */
+  write(data: Uint8Array, offset: number, length: number): number;
+  pause(): void;
+  resume(): void;
+  close(): void;
+  readonly remote: string;
+}
+
+const MAX_IN_FLIGHT = 1024;
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+const COALESCE_BYTES = 1024 * 1024;
+const API_VERSIONS = 18;
+
+interface Slot {
+  out: Uint8Array | null;
+  ready: boolean;
+}
+
+export class Connection {
+  private readonly framer: Framer;
+  private readonly slots: Slot[] = [];
+  private slotHead = 0;
+  private outQ: Uint8Array[] = [];
+  private outBytes = 0;
+  private writeScheduled = false;
+  private blocked = false;
+  private paused = false;
+  private clientId: string | null = null;
+  closed = false;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly broker: BrokerContext,
+    private readonly handlers: ReadonlyMap<number, Handler>,
+    private readonly logger: Logger,
+  ) {
+    this.framer = new Framer(broker.config.maxRequestSize);
+  }
+
+  /** Requests received whose response has not been written yet. */
+  get inFlight(): number {
+    return this.slots.length - this.slotHead;
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      this.framer.push(chunk, (f) => this.onFrame(f));
+    } catch (e) {
+      if (e instanceof FrameError) this.closeWith(e.message);
+      else throw e;
+    }
+    this.applyBackpressure();
+  }
+
+  onDrain(): void {
+    this.blocked = false;
+    this.writeOut();
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.outQ = [];
+  }
+
+  /** Closes the connection after logging why. */
+  closeWith(reason: string, level: "warn" | "error" = "warn"): void {
+    if (this.closed) return;
+    this.logger[level](`closing connection from ${this.transport.remote}${this.clientId ? ` (client.id ${this.clientId})` : ""}: ${reason}`);
+    this.closed = true;
+    this.transport.close();
+  }
+
+  private onFrame(frame: Uint8Array): void {
+    if (this.closed) return;
+    const r = new Reader(frame);
+    let key: number;
+    let version: number;
+    let correlationId: number;
+    try {
+      key = r.i16();
+      version = r.i16();
+      correlationId = r.i32();
+    } catch {
+      this.closeWith(`request of ${frame.length} bytes is too short for a request header`);
+      return;
+    }
+    const handler = this.handlers.get(key);
+    if (!handler) {
+      const known = (CODECS as Record<number, { API_NAME: string }>)[key];
+      this.closeWith(known ? `API ${known.API_NAME} (key ${key}) is not supported by this broker` : `unknown API key ${key}`);
+      return;
+    }
+    const codec = handler.codec;
+    const supported = version >= handler.minVersion && version <= handler.maxVersion;
+    try {
+      this.clientId = r.nullableString();
+      if (version >= codec.REQUEST_FLEXIBLE_MIN) r.skipTaggedFields();
+    } catch {
+      this.closeWith(`${codec.API_NAME} v${version} request header does not parse`);
+      return;
+    }
+    if (!supported) {
+      if (key === API_VERSIONS) {
+        // Answer in v0, which every client can read, with the versions we do serve.
+        const slot = this.newSlot();
+        this.finish(slot, encodeFrame(apiVersionsCodec, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.broker.apis.map((a) => ({ apiKey: a.key, minVersion: a.min, maxVersion: a.max })) }, 0, correlationId, false));
+        return;
+      }
+      this.closeWith(`${codec.API_NAME} v${version} is not supported (versions ${handler.minVersion}-${handler.maxVersion})`);
+      return;
+    }
+    let req: unknown;
+    try {
+      req = codec.decodeRequest(r, version);
+    } catch (e) {
+      if (e instanceof DecodeError) {
+        this.closeWith(`${codec.API_NAME} v${version} request does not parse: ${e.message}`);
+        return;
+      }
+      throw e;
+    }
+    const ctx: RequestContext = { broker: this.broker, apiVersion: version, correlationId, clientId: this.clientId, remote: this.transport.remote };
+    const slot = this.newSlot();
+    const flexibleResponse = key !== API_VERSIONS && version >= codec.RESPONSE_FLEXIBLE_MIN;
+    const done = (resp: unknown) => {
+      if (this.closed) return;
+      this.finish(slot, resp === null ? null : encodeFrame(codec, resp, version, correlationId, flexibleResponse));
+    };
+    const bug = (e: unknown) => {
+      this.logger.error(`${codec.API_NAME} v${version} from ${this.transport.remote} (client.id ${this.clientId}) failed: ${(e as Error)?.stack ?? e}`);
+      this.closeWith(`internal error in ${codec.API_NAME}`, "error");
+    };
+    try {
+      const result = handler.handle(req, ctx);
+      if (result instanceof Promise) result.then(done, bug);
+      else done(result);
+    } catch (e) {
+      bug(e);
+    }
+  }
+
+  private newSlot(): Slot {
+    const s: Slot = { out: null, ready: false };
+    this.slots.push(s);
+    return s;
+  }
+
+  private finish(slot: Slot, out: Uint8Array | null): void {
+    slot.out = out;
+    slot.ready = true;
+    // Release every finished response at the head of the line, in request order.
+    while (this.slotHead < this.slots.length && this.slots[this.slotHead]!.ready) {
+      const s = this.slots[this.slotHead++]!;
+      if (s.out) {
+        this.outQ.push(s.out);
+        this.outBytes += s.out.length;
+      }
+    }
+    if (this.slotHead > 1024 && this.slotHead * 2 > this.slots.length) {
+      this.slots.splice(0, this.slotHead);
+      this.slotHead = 0;
+    }
+    if (this.outQ.length && !this.writeScheduled && !this.blocked) {
+      this.writeScheduled = true;
+      setImmediate(() => {
+        this.writeScheduled = false;
+        this.writeOut();
+      });
+    }
+    this.applyBackpressure();
+  }
+
+  private writeOut(): void {
+    while (!this.closed && !this.blocked && this.outQ.length > 0) {
+      let buf = this.outQ[0]!;
+      if (this.outQ.length > 1 && buf.length < COALESCE_BYTES) {
+        // Several small responses: one write instead of one per response.
+        let n = 0;
+        let k = 0;
+        while (k < this.outQ.length && n + this.outQ[k]!.length <= COALESCE_BYTES) n += this.outQ[k++]!.length;
+        if (k > 1) {
+          const merged = new Uint8Array(n);
+          let o = 0;
+          for (let i = 0; i < k; i++) {
+            merged.set(this.outQ[i]!, o);
+            o += this.outQ[i]!.length;
+          }
+          this.outQ.splice(0, k, merged);
+          buf = merged;
+        }
+      }
+      const wrote = this.transport.write(buf, 0, buf.length);
+      if (wrote < 0) {
+        this.onClose();
+        return;
+      }
+      this.outBytes -= wrote;
+      if (wrote < buf.length) {
+        this.outQ[0] = buf.subarray(wrote);
+        this.blocked = true; // resumes from drain
+        break;
+      }
+      this.outQ.shift();
+    }
+    this.applyBackpressure();
+  }
+
+  private applyBackpressure(): void {
+    if (this.closed) return;
+    const over = this.inFlight > MAX_IN_FLIGHT || this.outBytes > MAX_QUEUED_BYTES;
+    if (over && !this.paused) {
+      this.paused = true;
+      this.transport.pause();
+    } else if (!over && this.paused && this.inFlight <= MAX_IN_FLIGHT / 2 && this.outBytes <= MAX_QUEUED_BYTES / 2) {
+      this.paused = false;
+      this.transport.resume();
+    }
+  }
+}
+
+/** A whole response frame: size, correlation id, header tagged fields (flexible), body. */
+export function encodeFrame<Resp>(codec: { encodeResponse(w: Writer, m: Resp, v: number): void }, resp: Resp, version: number, correlationId: number, flexibleHeader: boolean): Uint8Array {
+  const w = new Writer(1024);
+  w.i32(0);
+  w.i32(correlationId);
+  if (flexibleHeader) w.uvarint(0);
+  codec.encodeResponse(w, resp, version);
+  w.dv.setInt32(0, w.pos - 4);
+  return w.finish();
+}

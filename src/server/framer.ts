@@ -1,0 +1,63 @@
+// Kafka framing: every request is an int32 size followed by that many bytes. Frames are assembled across TCP
+// chunks; a frame lying wholly inside one chunk is handed out as a view (no copy). A size beyond the limit, or
+// negative, is refused before anything is allocated.
+
+export class FrameError extends Error {
+  override name = "FrameError";
+}
+
+export class Framer {
+  private head = new Uint8Array(4);
+  private headLen = 0;
+  private partial: Uint8Array | null = null;
+  private partialLen = 0;
+
+  constructor(private readonly maxFrameSize: number) {}
+
+  /** Feeds a chunk; calls onFrame for each complete frame (without its size prefix). Throws FrameError. */
+  push(chunk: Uint8Array, onFrame: (frame: Uint8Array) => void): void {
+    let pos = 0;
+    const n = chunk.length;
+    while (pos < n) {
+      if (this.partial !== null) {
+        const take = Math.min(this.partial.length - this.partialLen, n - pos);
+        this.partial.set(chunk.subarray(pos, pos + take), this.partialLen);
+        this.partialLen += take;
+        pos += take;
+        if (this.partialLen === this.partial.length) {
+          const f = this.partial;
+          this.partial = null;
+          this.partialLen = 0;
+          onFrame(f);
+        }
+        continue;
+      }
+      let size: number;
+      if (this.headLen === 0 && n - pos >= 4) {
+        size = ((chunk[pos]! << 24) | (chunk[pos + 1]! << 16) | (chunk[pos + 2]! << 8) | chunk[pos + 3]!) | 0;
+        pos += 4;
+      } else {
+        while (this.headLen < 4 && pos < n) this.head[this.headLen++] = chunk[pos++]!;
+        if (this.headLen < 4) return;
+        const h = this.head;
+        size = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) | 0;
+        this.headLen = 0;
+      }
+      if (size < 0 || size > this.maxFrameSize) {
+        throw new FrameError(`frame of ${size} bytes is outside 0..${this.maxFrameSize} (--max-request-size)`);
+      }
+      if (n - pos >= size) {
+        onFrame(chunk.subarray(pos, pos + size));
+        pos += size;
+      } else {
+        this.partial = new Uint8Array(size);
+        this.partialLen = 0;
+      }
+    }
+  }
+
+  /** Bytes of an incomplete frame held (for diagnostics). */
+  get pending(): number {
+    return this.partial ? this.partialLen : this.headLen;
+  }
+}

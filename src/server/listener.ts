@@ -1,0 +1,76 @@
+// The Kafka listener: a thin Bun.listen adapter around Connection. Graceful stop: stop accepting, let every
+// request already received finish and its response go out (bounded by a deadline), then close the sockets.
+import type { Socket, TCPSocketListener } from "bun";
+import type { BrokerContext, Handler } from "../handlers/handler.ts";
+import type { Logger } from "../logger.ts";
+import { Connection } from "./connection.ts";
+
+interface SocketData {
+  conn: Connection | null;
+}
+
+export class KafkaListener {
+  private server: TCPSocketListener<SocketData> | null = null;
+  private readonly conns = new Set<{ conn: Connection; socket: Socket<SocketData> }>();
+
+  constructor(
+    private readonly broker: BrokerContext,
+    private readonly handlers: ReadonlyMap<number, Handler>,
+    private readonly logger: Logger,
+  ) {}
+
+  listen(host: string, port: number): { host: string; port: number } {
+    const logger = this.logger;
+    this.server = Bun.listen<SocketData>({
+      hostname: host === "" ? "0.0.0.0" : host,
+      port,
+      socket: {
+        open: (socket) => {
+          const remote = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
+          const transport = {
+            write: (d: Uint8Array, o: number, l: number) => socket.write(d, o, l),
+            pause: () => void socket.pause(),
+            resume: () => void socket.resume(),
+            close: () => socket.end(),
+            remote,
+          };
+          const conn = new Connection(transport, this.broker, this.handlers, logger);
+          socket.data = { conn };
+          this.conns.add({ conn, socket });
+          logger.debug(`connection from ${remote}`);
+        },
+        data: (socket, chunk) => socket.data.conn?.onData(chunk),
+        drain: (socket) => socket.data.conn?.onDrain(),
+        close: (socket) => {
+          const c = socket.data.conn;
+          if (!c) return;
+          c.onClose();
+          for (const e of this.conns) if (e.conn === c) this.conns.delete(e);
+        },
+        error: (socket, err) => logger.debug(`socket error from ${socket.remoteAddress}: ${err.message}`),
+      },
+    });
+    return { host: this.server.hostname, port: this.server.port };
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Stops accepting; waits (up to deadlineMs) for in-flight requests to be answered; closes every socket. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.server?.stop(false);
+    const until = performance.now() + deadlineMs;
+    while (performance.now() < until) {
+      let busy = 0;
+      for (const { conn } of this.conns) if (!conn.closed && conn.inFlight > 0) busy++;
+      if (busy === 0) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 5)); // let the last responses' writes happen
+    for (const { socket } of this.conns) socket.end();
+    this.conns.clear();
+    this.server?.stop(true);
+    this.server = null;
+  }
+}

@@ -1,0 +1,116 @@
+// Real test peers (Kafka clients, later MinIO and Apache Kafka): found or installed on first use and cached under
+// ~/.cache/klite-test-peers (KLITE_PEERS_DIR overrides). A peer that cannot be installed is reported and its tests
+// skipped, except with CI=true, where a failing "<peer> is installed" test fails the run instead.
+import { describe, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+export const CI = process.env.CI === "true";
+export const PEERS_DIR = process.env.KLITE_PEERS_DIR ?? join(homedir(), ".cache", "klite-test-peers");
+mkdirSync(PEERS_DIR, { recursive: true });
+
+export type PeerResult = { ok: true; path: string } | { ok: false; reason: string };
+
+const memo = new Map<string, Promise<PeerResult>>();
+
+/** Finds or installs a peer once per test process; `install` returns its path or throws why it cannot. */
+export function peer(name: string, install: () => Promise<string>): Promise<PeerResult> {
+  let p = memo.get(name);
+  if (!p) {
+    p = install().then(
+      (path): PeerResult => ({ ok: true, path }),
+      (e: Error): PeerResult => {
+        const reason = e?.message ?? String(e);
+        process.stderr.write(`\n[test peers] ${name} is unavailable: ${reason}${CI ? " (CI=true: failing)" : " (its tests are skipped)"}\n`);
+        return { ok: false, reason };
+      },
+    );
+    memo.set(name, p);
+  }
+  return p;
+}
+
+/** describe() when the peer is there; otherwise a skipped describe, or under CI a failing test naming the reason. */
+export function describeWithPeer(name: string, result: PeerResult, fn: () => void): void {
+  if (result.ok) {
+    describe(name, fn);
+  } else if (CI) {
+    test(`${name} is installed`, () => {
+      throw new Error(`test peer ${name} could not be installed: ${result.reason}`);
+    });
+  } else {
+    describe.skip(`${name} (unavailable: ${result.reason})`, fn);
+  }
+}
+
+/** Runs a command; resolves with stdout, rejects with its stderr tail on a non-zero exit. */
+export async function run(cmd: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {}): Promise<string> {
+  const proc = Bun.spawn(cmd, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...(opts.env ?? {}) },
+    stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 600_000);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}: ${(err || out).trim().split("\n").slice(-15).join("\n")}`);
+  return out;
+}
+
+export function which(bin: string): string | null {
+  return Bun.which(bin);
+}
+
+let aptUpdated = false;
+
+/** apt-get install (as root, or through passwordless sudo), with one `apt-get update` retry. */
+export async function aptInstall(packages: string[]): Promise<void> {
+  const sudo = process.getuid?.() === 0 ? [] : which("sudo") ? ["sudo", "-n"] : null;
+  if (sudo === null) throw new Error(`not root and no sudo: cannot apt-get install ${packages.join(" ")}`);
+  if (!which("apt-get")) throw new Error("no apt-get on this machine");
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  const install = () => run([...sudo, "apt-get", "install", "-y", "--no-install-recommends", ...packages], { env, timeoutMs: 900_000 });
+  try {
+    await install();
+  } catch (e) {
+    if (aptUpdated) throw e;
+    aptUpdated = true;
+    await run([...sudo, "apt-get", "update"], { env, timeoutMs: 900_000 });
+    await install();
+  }
+}
+
+// --- librdkafka peers (Debian packages) -----------------------------------------------------------------------
+
+export function kcat(): Promise<PeerResult> {
+  return peer("kcat", async () => {
+    const found = which("kcat") ?? which("kafkacat");
+    if (found) return found;
+    await aptInstall(["kcat"]);
+    const path = which("kcat");
+    if (!path) throw new Error("apt-get installed kcat but it is not on PATH");
+    return path;
+  });
+}
+
+/** The Debian python3 with confluent_kafka (python3-confluent-kafka is built for /usr/bin/python3). */
+export function pythonConfluent(): Promise<PeerResult> {
+  return peer("confluent-kafka (python)", async () => {
+    const python = "/usr/bin/python3";
+    const check = () => run([python, "-c", "import confluent_kafka; print(confluent_kafka.libversion()[0])"], { timeoutMs: 60_000 });
+    if (existsSync(python)) {
+      try {
+        await check();
+        return python;
+      } catch {
+        // not installed yet
+      }
+    }
+    await aptInstall(["python3-confluent-kafka"]);
+    await check();
+    return python;
+  });
+}
