@@ -343,17 +343,18 @@ export class Wal<M> {
   }
 
   private async rotate(capacity: number): Promise<void> {
+    // Always the prepared segment (ids must follow the order segments are used in), grown when an entry needs more.
+    const prepared = this.prepared;
+    this.prepared = null;
     let next: Segment;
-    if (this.prepared && capacity <= this.opts.segmentMaxBytes) {
-      const p = this.prepared;
-      this.prepared = null;
-      try {
-        next = await p;
-      } catch {
-        next = await this.createSegment(capacity); // preparation failed earlier (disk full?): try once more now
-      }
-    } else {
-      next = await this.createSegment(capacity);
+    try {
+      next = prepared ? await prepared : await this.createSegment(capacity);
+    } catch {
+      next = await this.createSegment(capacity); // preparation failed earlier (disk full?): try once more now
+    }
+    if (next.capacity < capacity) {
+      ftruncateSync(next.fd, capacity); // the extension reads as zeros
+      next.capacity = capacity;
     }
     this.current = next;
     this.writePos = SEGMENT_HEADER;
