@@ -103,6 +103,7 @@ export class Broker {
       logger.info(
         `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${advertised.host}:${advertised.port}, ` +
           `cluster id ${props.clusterId}, node id ${props.nodeId}, data dir ${dataDir}` +
+          (health ? `, health on ${health.hostname}:${health.port}` : "") +
           ` (recovered ${metaRecords} metadata records and ${replay.entries} WAL entries from ${replay.segments} segments in ${Math.round(performance.now() - t0)} ms)`,
       );
       return broker;

@@ -16,14 +16,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Locks this process holds (a lock file naming our own pid but absent here is a previous incarnation's). */
+const held = new Set<string>();
+
 export function lockDataDir(dataDir: string): () => void {
   const path = join(dataDir, ".lock");
+  if (held.has(path)) throw new DataDirLockedError(`data dir ${dataDir} is in use by process ${process.pid} (this one)`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, "wx");
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      held.add(path);
       return () => {
+        held.delete(path);
         try {
           if (readFileSync(path, "utf8").trim() === String(process.pid)) unlinkSync(path);
         } catch {

@@ -19,7 +19,14 @@ export const serveArgs: ArgsDef = Object.fromEntries(
 /** Flags on the command line that klite does not know (citty would silently ignore them). */
 export function unknownFlags(rawArgs: string[], known: Iterable<string>): string[] {
   const names = new Set([...known, "help", "h", "version", "v"]);
-  return rawArgs.filter((a) => a.startsWith("-")).map((a) => a.replace(/^--?/, "").replace(/=.*$/, "").replace(/^no-/, "")).filter((n) => n !== "" && !names.has(n));
+  const unknown: string[] = [];
+  for (const a of rawArgs) {
+    if (!a.startsWith("-") || a === "-" || a === "--" || /^-\d/.test(a)) continue; // values such as -3
+    const name = a.replace(/^--?/, "").replace(/=.*$/, "");
+    if (names.has(name) || (name.startsWith("no-") && names.has(name.slice(3)))) continue;
+    unknown.push(name);
+  }
+  return unknown;
 }
 
 export function fail(message: string): never {
