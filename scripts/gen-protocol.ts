@@ -432,6 +432,25 @@ function genHeader(msg: MessageDef, file: string): string {
   void file;
 }
 
+/** Data types carried inside other messages (the consumer protocol's subscription and assignment). */
+function genData(msgs: MessageDef[], what: string): string {
+  const parts = msgs.map((msg) => {
+    const others = new Set<string>();
+    const walk = (fs: FieldDef[]) => fs.forEach((f) => { others.add(f.type.replace("[]", "")); if (f.fields) walk(f.fields); });
+    for (const o of msgs) if (o !== msg) walk(o.fields);
+    return new Gen(msg, (n) => (others.has(n) ? `${msg.name}${n}` : n)).run(msg.name);
+  });
+  return [
+    HEADER(msgs.map((m) => `${m.name}.json`)),
+    `// ${what}`,
+    `import { DecodeError, Reader, Writer, ZERO_UUID, type Uuid } from "../codec.ts";`,
+    `void DecodeError; void ZERO_UUID;`,
+    `export type { Uuid };`,
+    HELPERS,
+    ...parts,
+  ].join("\n");
+}
+
 function genErrors(): string {
   const errors = JSON.parse(readFileSync(join(SRC, "errors.json"), "utf8")) as { name: string; code: number; message: string | null }[];
   const lines = [
@@ -490,6 +509,7 @@ function main(): void {
   for (const [k, n] of Object.entries(APIS)) outputs.set(join(OUT, `${kebab(n)}.ts`), genApi(Number(k), n, files));
   outputs.set(join(OUT, "request-header.ts"), genHeader(files.get("RequestHeader")!, "request-header"));
   outputs.set(join(OUT, "response-header.ts"), genHeader(files.get("ResponseHeader")!, "response-header"));
+  outputs.set(join(OUT, "consumer-protocol.ts"), genData([files.get("ConsumerProtocolSubscription")!, files.get("ConsumerProtocolAssignment")!], "Each is written after an int16 version: JoinGroup protocol metadata and SyncGroup assignments of protocol type \"consumer\"."));
   outputs.set(join(OUT, "index.ts"), genIndex());
   outputs.set(join(ROOT, "src/protocol/errors.ts"), genErrors());
 

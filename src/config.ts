@@ -32,6 +32,10 @@ export const FLAGS = {
   "wal-segment-max-bytes": { kind: "size", default: "64MiB", min: 64 * 1024, description: "WAL segment size" },
   "wal-max-disk-size": { kind: "size", default: "0", min: 0, description: "Delete the oldest WAL segments beyond this total (0 = unlimited)" },
   "chunk-pool-memory": { kind: "size", default: "512MiB", min: 1024 * 1024, description: "Memory for recently written batches (tail reads are served from it)" },
+  "group-min-session-timeout": { kind: "duration", default: "6s", min: 1, description: "Smallest session timeout a group member may ask for (group.min.session.timeout.ms)" },
+  "group-max-session-timeout": { kind: "duration", default: "30m", min: 1, description: "Largest session timeout a group member may ask for (group.max.session.timeout.ms)" },
+  "group-initial-rebalance-delay": { kind: "duration", default: "3s", min: 0, description: "How long a new group waits for more members before its first rebalance (group.initial.rebalance.delay.ms)" },
+  "offsets-retention": { kind: "duration", default: "7d", min: 1, description: "How long committed offsets of an empty group are kept (offsets.retention.minutes)" },
 } satisfies Record<string, FlagDef>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -53,6 +57,10 @@ export interface Config {
   walSegmentMaxBytes: number;
   walMaxDiskSize: number;
   chunkPoolMemory: number;
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  groupInitialRebalanceDelayMs: number;
+  offsetsRetentionMs: number;
 }
 
 export function envName(flag: string): string {
@@ -188,7 +196,14 @@ export function resolveConfig(flags: Partial<Record<string, string | boolean | u
     walSegmentMaxBytes: size("wal-segment-max-bytes"),
     walMaxDiskSize: size("wal-max-disk-size"),
     chunkPoolMemory: size("chunk-pool-memory"),
+    groupMinSessionTimeoutMs: duration("group-min-session-timeout"),
+    groupMaxSessionTimeoutMs: duration("group-max-session-timeout"),
+    groupInitialRebalanceDelayMs: duration("group-initial-rebalance-delay"),
+    offsetsRetentionMs: duration("offsets-retention"),
   };
+  if (cfg.groupMinSessionTimeoutMs > cfg.groupMaxSessionTimeoutMs) {
+    bad("group-min-session-timeout", raw("group-min-session-timeout")!, "must not exceed --group-max-session-timeout");
+  }
   if (cfg.defaultPartitions > 100_000) bad("default-partitions", String(cfg.defaultPartitions), "at most 100000");
   if (cfg.walMaxDiskSize !== 0 && cfg.walMaxDiskSize < 2 * cfg.walSegmentMaxBytes) {
     bad("wal-max-disk-size", raw("wal-max-disk-size")!, "must hold at least two WAL segments (--wal-segment-max-bytes)");

@@ -17,11 +17,15 @@ import type { BrokerContext } from "../handlers/handler.ts";
 import { KafkaListener } from "../server/listener.ts";
 import { startHealthServer } from "../http/health.ts";
 import { lockDataDir } from "./lock.ts";
+import { GroupCoordinator } from "../groups/coordinator.ts";
+import { OffsetStore } from "../groups/offsets.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const PRODUCER_EXPIRY_CHECK_MS = 10 * 60_000;
+/** Kafka's offsets.retention.check.interval.ms default. */
+const OFFSET_EXPIRY_CHECK_MS = 10 * 60_000;
 
 export class Broker {
   private stopping: Promise<void> | null = null;
@@ -70,6 +74,13 @@ export class Broker {
         logger,
       });
       const log = new Log(catalog, meta, wal, logger);
+      const groups = new GroupCoordinator(meta, {
+        minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
+        maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
+        initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
+        offsetsRetentionMs: config.offsetsRetentionMs,
+      }, logger);
+      const offsets = new OffsetStore(meta, catalog);
       const metaRecords = meta.replay();
       const replay = await log.replayWal();
       await wal.start();
@@ -83,6 +94,8 @@ export class Broker {
         advertised,
         catalog,
         log,
+        groups,
+        offsets,
         logger,
         apis: supportedApis(handlers),
         get stopped() {
@@ -98,6 +111,13 @@ export class Broker {
 
       const broker = new Broker(context, { host: config.listenHost || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, unlock, state });
       broker.timers.push(setInterval(() => log.expireProducers(), PRODUCER_EXPIRY_CHECK_MS));
+      const offsetCheck = Math.min(Math.max(config.offsetsRetentionMs / 2, 1000), OFFSET_EXPIRY_CHECK_MS);
+      broker.timers.push(setInterval(() => {
+        offsets.expire(groups, config.offsetsRetentionMs).then(
+          (emptied) => emptied.forEach((id) => groups.forgetEmpty(id)),
+          (e: Error) => logger.error(`offset expiry failed: ${e.message}`),
+        );
+      }, offsetCheck));
       for (const t of broker.timers) t.unref?.();
       state.ready = true;
       logger.info(
@@ -134,6 +154,7 @@ export class Broker {
     for (const t of this.timers) clearInterval(t);
     this.log.wakeAll();
     await listener.stop(SHUTDOWN_DEADLINE_MS);
+    this.context.groups.close();
     await wal.close();
     await meta.close();
     health?.stop(true);

@@ -6,6 +6,8 @@ import type { Catalog } from "../meta/catalog.ts";
 import type { Log } from "../log/log.ts";
 import type { Logger } from "../logger.ts";
 import type { Config } from "../config.ts";
+import type { GroupCoordinator } from "../groups/coordinator.ts";
+import type { OffsetStore } from "../groups/offsets.ts";
 
 export interface ApiCodec<Req, Resp> {
   API_KEY: number;
@@ -25,6 +27,8 @@ export interface BrokerContext {
   readonly advertised: { host: string; port: number };
   readonly catalog: Catalog;
   readonly log: Log;
+  readonly groups: GroupCoordinator;
+  readonly offsets: OffsetStore;
   readonly logger: Logger;
   /** Versions served per API key, computed from the registered handlers (ApiVersions answers from it). */
   readonly apis: readonly { key: number; min: number; max: number }[];

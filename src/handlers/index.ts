@@ -12,8 +12,21 @@ import initProducerId from "./init-producer-id.ts";
 import listOffsets from "./list-offsets.ts";
 import metadata from "./metadata.ts";
 import produce from "./produce.ts";
+import joinGroup from "./join-group.ts";
+import syncGroup from "./sync-group.ts";
+import heartbeat from "./heartbeat.ts";
+import leaveGroup from "./leave-group.ts";
+import offsetCommit from "./offset-commit.ts";
+import offsetFetch from "./offset-fetch.ts";
+import offsetDelete from "./offset-delete.ts";
+import listGroups from "./list-groups.ts";
+import describeGroups from "./describe-groups.ts";
+import deleteGroups from "./delete-groups.ts";
 
-const ALL: Handler[] = [produce, fetch, listOffsets, metadata, findCoordinator, apiVersions, createTopics, deleteTopics, initProducerId, createPartitions, describeCluster];
+const ALL: Handler[] = [
+  produce, fetch, listOffsets, metadata, apiVersions, createTopics, deleteTopics, initProducerId, createPartitions, describeCluster,
+  findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, offsetDelete, listGroups, describeGroups, deleteGroups,
+];
 
 export const HANDLERS: ReadonlyMap<number, Handler> = new Map(ALL.map((h) => [h.codec.API_KEY, h]));
 
