@@ -54,7 +54,7 @@ export async function javaClient(): Promise<PeerResult> {
 
 function javaCommand(args: string[]): string[] {
   if (!installedDir) throw new Error("the Java peer is not installed: await javaClient() first");
-  return ["java", "-Xss1m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", `${join(installedDir, "classes")}:${join(installedDir, "lib")}/*`, "KliteJavaClient", ...args];
+  return ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", `${join(installedDir, "classes")}:${join(installedDir, "lib")}/*`, "KliteJavaClient", ...args];
 }
 
 /** Runs KliteJavaClient with args; resolves with its stdout, rejects with its stderr tail on a non-zero exit. */

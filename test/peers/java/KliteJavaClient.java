@@ -1,0 +1,407 @@
+// A small CLI around the real Apache Kafka Java client (kafka-clients), used by klite's tests as a peer.
+// test/helpers/java-peer.ts fetches the dependencies with Maven (pom.xml next to this file) and compiles it with javac.
+//
+//   create-topic --bootstrap H:P --topic T --partitions P
+//   produce      --bootstrap H:P --topic T --count N --partitions P [--compression none|gzip|snappy|lz4|zstd] [--acks all|1]
+//   consume      --bootstrap H:P --topic T --count N --partitions P [--timeout-ms MS]
+//   stream       --bootstrap H:P --topic T --acked-file F [--interval-ms MS]
+//
+// produce/consume share one deterministic record model: record i goes to partition i % P with key "k-<i>", the value
+// value(i), headers "idx" = i (text) and "h2" = h2(i) (null on some records, empty on others), and the timestamp
+// BASE_TS + i. On a fresh topic, record i therefore sits at offset i / P of partition i % P, and consume checks every
+// record against that, exactly. Any mismatch, duplicate, gap or timeout exits 1 with a message on stderr.
+//
+// stream is the crash test's producer: an acks=all idempotent producer sending unique keys "s-<n>" until SIGTERM, then
+// flush + close; each acknowledged record is appended as "key partition offset" to the acked file, failed ones never.
+
+import java.io.BufferedWriter;
+import java.io.FileWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.record.TimestampType;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public final class KliteJavaClient {
+    static final long BASE_TS = 1_700_000_000_000L;
+
+    public static void main(String[] argv) throws Exception {
+        // Quiet client logging unless asked (KLITE_JAVA_LOG=info|debug|...).
+        String level = System.getenv("KLITE_JAVA_LOG");
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level == null || level.isEmpty() ? "warn" : level);
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        if (argv.length == 0) usage("missing subcommand");
+        Map<String, String> a = parse(Arrays.copyOfRange(argv, 1, argv.length));
+        int code;
+        switch (argv[0]) {
+            case "create-topic": code = createTopic(a); break;
+            case "produce": code = produce(a); break;
+            case "consume": code = consume(a); break;
+            case "stream": code = stream(a); break;
+            default: usage("unknown subcommand " + argv[0]); return;
+        }
+        System.out.flush();
+        System.err.flush();
+        System.exit(code);
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // The deterministic record model
+
+    static String key(long i) {
+        return "k-" + i;
+    }
+
+    /** 100..499 bytes: a repeated text prefix (compressible) interleaved with xorshift bytes (not). */
+    static byte[] value(long i) {
+        int len = 100 + (int) ((i * 7919L) % 400L);
+        byte[] b = new byte[len];
+        byte[] text = ("value-" + i + "|").getBytes(StandardCharsets.US_ASCII);
+        long x = i * 0x9E3779B97F4A7C15L + 0x632BE59BD9B4E019L;
+        for (int j = 0; j < len; j++) {
+            if (j % 4 == 3) {
+                x ^= x << 13;
+                x ^= x >>> 7;
+                x ^= x << 17;
+                b[j] = (byte) x;
+            } else {
+                b[j] = text[j % text.length];
+            }
+        }
+        return b;
+    }
+
+    /** Header "h2": null on every 5th record, otherwise i % 13 bytes (so sometimes empty). */
+    static byte[] h2(long i) {
+        if (i % 5 == 0) return null;
+        byte[] b = new byte[(int) (i % 13)];
+        for (int j = 0; j < b.length; j++) b[j] = (byte) (i + j * 3);
+        return b;
+    }
+
+    static ProducerRecord<byte[], byte[]> record(String topic, long i, int partitions) {
+        List<Header> headers = new ArrayList<>();
+        headers.add(new RecordHeader("idx", Long.toString(i).getBytes(StandardCharsets.UTF_8)));
+        headers.add(new RecordHeader("h2", h2(i)));
+        return new ProducerRecord<>(topic, (int) (i % partitions), BASE_TS + i, key(i).getBytes(StandardCharsets.UTF_8), value(i), headers);
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // create-topic
+
+    static int createTopic(Map<String, String> a) throws Exception {
+        String topic = req(a, "topic");
+        int partitions = Integer.parseInt(req(a, "partitions"));
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
+        p.put(AdminClientConfig.CLIENT_ID_CONFIG, "klite-java-admin");
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "20000");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        try (Admin admin = Admin.create(p)) {
+            admin.createTopics(Collections.singletonList(new NewTopic(topic, partitions, (short) 1))).all().get(30, TimeUnit.SECONDS);
+            int got = admin.describeTopics(Collections.singletonList(topic)).allTopicNames().get(30, TimeUnit.SECONDS).get(topic).partitions().size();
+            if (got != partitions) {
+                System.err.println("create-topic: " + topic + " has " + got + " partitions, expected " + partitions);
+                return 1;
+            }
+        }
+        System.out.println("created topic " + topic + " with " + partitions + " partitions");
+        return 0;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // produce
+
+    static int produce(Map<String, String> a) throws Exception {
+        String topic = req(a, "topic");
+        long count = Long.parseLong(req(a, "count"));
+        int partitions = Integer.parseInt(req(a, "partitions"));
+        String compression = a.getOrDefault("compression", "none");
+        String acks = a.getOrDefault("acks", "all");
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "klite-java-producer");
+        p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, compression);
+        p.put(ProducerConfig.ACKS_CONFIG, acks);
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        // enable.idempotence is left at its default (true for acks=all).
+
+        AtomicLong acked = new AtomicLong();
+        AtomicLong failed = new AtomicLong();
+        AtomicReference<String> firstError = new AtomicReference<>();
+        long t0 = System.nanoTime();
+        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+            for (long i = 0; i < count; i++) {
+                final long idx = i;
+                producer.send(record(topic, i, partitions), (RecordMetadata md, Exception e) -> {
+                    if (e != null) {
+                        failed.incrementAndGet();
+                        firstError.compareAndSet(null, "record " + idx + ": " + e);
+                        return;
+                    }
+                    long wantOffset = idx / partitions;
+                    int wantPartition = (int) (idx % partitions);
+                    if (md.partition() != wantPartition || md.offset() != wantOffset) {
+                        failed.incrementAndGet();
+                        firstError.compareAndSet(null, "record " + idx + " acknowledged at " + md.partition() + "@" + md.offset() + ", expected " + wantPartition + "@" + wantOffset);
+                        return;
+                    }
+                    acked.incrementAndGet();
+                });
+            }
+            producer.flush();
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        if (failed.get() > 0 || acked.get() != count) {
+            System.err.println("produce: " + failed.get() + " of " + count + " records failed (" + acked.get() + " acknowledged); first: " + firstError.get());
+            return 1;
+        }
+        System.out.println("produced " + count + " records to " + topic + " (" + partitions + " partitions, compression " + compression + ", acks " + acks + ") in " + ms + " ms");
+        return 0;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // consume
+
+    static int consume(Map<String, String> a) {
+        String topic = req(a, "topic");
+        long count = Long.parseLong(req(a, "count"));
+        int partitions = Integer.parseInt(req(a, "partitions"));
+        long timeoutMs = Long.parseLong(a.getOrDefault("timeout-ms", "120000"));
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "klite-java-consumer");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+
+        // Expected end offset of each partition: how many of records 0..count-1 go there.
+        long[] wantEnd = new long[partitions];
+        for (int q = 0; q < partitions; q++) wantEnd[q] = count / partitions + (q < count % partitions ? 1 : 0);
+        long[] next = new long[partitions];
+        long seen = 0;
+        long t0 = System.nanoTime();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int q = 0; q < partitions; q++) tps.add(new TopicPartition(topic, q));
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            long deadline = System.currentTimeMillis() + timeoutMs;
+            while (seen < count) {
+                if (System.currentTimeMillis() > deadline) {
+                    return fail("consume: timed out after " + timeoutMs + " ms with " + seen + " of " + count + " records; next offsets " + Arrays.toString(next));
+                }
+                ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(500));
+                for (ConsumerRecord<byte[], byte[]> r : recs) {
+                    String err = check(r, topic, partitions, count, next);
+                    if (err != null) return fail("consume: " + err);
+                    next[r.partition()]++;
+                    seen++;
+                }
+            }
+            Map<TopicPartition, Long> ends = consumer.endOffsets(tps, Duration.ofSeconds(30));
+            for (int q = 0; q < partitions; q++) {
+                long end = ends.get(tps.get(q));
+                if (end != wantEnd[q]) return fail("consume: partition " + q + " ends at offset " + end + ", expected " + wantEnd[q] + " (duplicates or extra records)");
+                if (next[q] != wantEnd[q]) return fail("consume: read " + next[q] + " records of partition " + q + ", expected " + wantEnd[q]);
+            }
+            // Nothing more may arrive after the last expected record.
+            ConsumerRecords<byte[], byte[]> extra = consumer.poll(Duration.ofMillis(300));
+            if (!extra.isEmpty()) {
+                ConsumerRecord<byte[], byte[]> r = extra.iterator().next();
+                return fail("consume: unexpected extra record at " + r.partition() + "@" + r.offset());
+            }
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        System.out.println("consumed and verified " + seen + " records from " + topic + " (" + partitions + " partitions) in " + ms + " ms");
+        return 0;
+    }
+
+    /** Null when r is exactly what produce sent at its position, else what is wrong. */
+    static String check(ConsumerRecord<byte[], byte[]> r, String topic, int partitions, long count, long[] next) {
+        String at = r.topic() + "/" + r.partition() + "@" + r.offset();
+        if (!r.topic().equals(topic)) return "record from unexpected topic at " + at;
+        if (r.partition() < 0 || r.partition() >= partitions) return "record from unexpected partition at " + at;
+        if (r.offset() < next[r.partition()]) return "duplicate: offset " + r.offset() + " of partition " + r.partition() + " delivered again (expected " + next[r.partition()] + ")";
+        if (r.offset() != next[r.partition()]) return "gap: got offset " + r.offset() + " of partition " + r.partition() + ", expected " + next[r.partition()];
+        long i = r.offset() * partitions + r.partition();
+        if (i >= count) return "unexpected record " + i + " at " + at + " (only " + count + " were produced)";
+        String k = r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8);
+        if (!key(i).equals(k)) return "key at " + at + " is " + k + ", expected " + key(i);
+        byte[] v = value(i);
+        if (!Arrays.equals(v, r.value())) {
+            return "value at " + at + " differs: " + (r.value() == null ? "null" : r.value().length + " bytes") + ", expected " + v.length + " bytes";
+        }
+        if (r.timestamp() != BASE_TS + i) return "timestamp at " + at + " is " + r.timestamp() + ", expected " + (BASE_TS + i);
+        if (r.timestampType() != TimestampType.CREATE_TIME) return "timestamp type at " + at + " is " + r.timestampType();
+        Header[] hs = r.headers().toArray();
+        if (hs.length != 2) return "record at " + at + " has " + hs.length + " headers, expected 2";
+        if (!"idx".equals(hs[0].key()) || !Arrays.equals(Long.toString(i).getBytes(StandardCharsets.UTF_8), hs[0].value())) {
+            return "header 0 at " + at + " is " + hs[0].key() + "=" + (hs[0].value() == null ? "null" : new String(hs[0].value(), StandardCharsets.UTF_8)) + ", expected idx=" + i;
+        }
+        byte[] want2 = h2(i);
+        if (!"h2".equals(hs[1].key())) return "header 1 at " + at + " is named " + hs[1].key() + ", expected h2";
+        if (want2 == null ? hs[1].value() != null : !Arrays.equals(want2, hs[1].value())) {
+            return "header h2 at " + at + " is " + (hs[1].value() == null ? "null" : Arrays.toString(hs[1].value())) + ", expected " + (want2 == null ? "null" : Arrays.toString(want2));
+        }
+        return null;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+    // stream (crash test)
+
+    static int stream(Map<String, String> a) throws Exception {
+        String topic = req(a, "topic");
+        String ackedFile = req(a, "acked-file");
+        long intervalMs = Long.parseLong(a.getOrDefault("interval-ms", "3"));
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, "klite-java-streamer");
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+        p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "5");
+        p.put(ProducerConfig.RETRIES_CONFIG, Integer.toString(Integer.MAX_VALUE));
+        p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "180000");
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "60000");
+        p.put(ProducerConfig.LINGER_MS_CONFIG, "2");
+        p.put(ProducerConfig.RETRY_BACKOFF_MS_CONFIG, "50");
+        p.put(ProducerConfig.RECONNECT_BACKOFF_MS_CONFIG, "50");
+        p.put(ProducerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "500");
+        p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+        p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+
+        AtomicBoolean stop = new AtomicBoolean(false);
+        CountDownLatch done = new CountDownLatch(1);
+        // SIGTERM: stop sending; main() then flushes and closes, and exits 0 on its own.
+        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), sig -> stop.set(true));
+        sun.misc.Signal.handle(new sun.misc.Signal("INT"), sig -> stop.set(true));
+
+        AtomicLong sent = new AtomicLong();
+        AtomicLong acked = new AtomicLong();
+        AtomicLong failed = new AtomicLong();
+        BufferedWriter out = new BufferedWriter(new FileWriter(ackedFile, StandardCharsets.UTF_8, true), 1 << 16);
+        Object lock = new Object();
+        Thread flusher = new Thread(() -> {
+            long ticks = 0;
+            while (done.getCount() > 0) {
+                try {
+                    done.await(100, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                synchronized (lock) {
+                    try {
+                        out.flush();
+                    } catch (IOException e) {
+                        System.err.println("stream: flushing " + ackedFile + ": " + e);
+                    }
+                }
+                if (++ticks % 10 == 0) System.out.println("stream: sent " + sent.get() + " acked " + acked.get() + " failed " + failed.get());
+            }
+        }, "acked-file-flusher");
+        flusher.setDaemon(true);
+        flusher.start();
+
+        long t0 = System.nanoTime();
+        KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p);
+        long n = 0;
+        while (!stop.get()) {
+            final String k = "s-" + n;
+            try {
+                producer.send(new ProducerRecord<>(topic, k.getBytes(StandardCharsets.UTF_8), value(n)), (RecordMetadata md, Exception e) -> {
+                    if (e != null) {
+                        long f = failed.incrementAndGet();
+                        if (f <= 20) System.err.println("stream: send of " + k + " failed: " + e);
+                        return;
+                    }
+                    synchronized (lock) {
+                        try {
+                            out.write(k + " " + md.partition() + " " + md.offset() + "\n");
+                        } catch (IOException io) {
+                            System.err.println("stream: writing " + ackedFile + ": " + io);
+                        }
+                    }
+                    acked.incrementAndGet();
+                });
+                sent.incrementAndGet();
+            } catch (Exception e) {
+                long f = failed.incrementAndGet();
+                if (f <= 20) System.err.println("stream: send of " + k + " threw: " + e);
+            }
+            n++;
+            if (intervalMs > 0) Thread.sleep(intervalMs);
+        }
+        System.out.println("stream: stopping after " + sent.get() + " sends; flushing");
+        producer.flush();
+        producer.close(Duration.ofSeconds(60));
+        done.countDown();
+        flusher.join();
+        synchronized (lock) {
+            out.flush();
+            out.close();
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        System.out.println("stream: done: sent " + sent.get() + " acked " + acked.get() + " failed " + failed.get() + " in " + ms + " ms");
+        return 0;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
+
+    static int fail(String message) {
+        System.err.println(message);
+        return 1;
+    }
+
+    static Map<String, String> parse(String[] args) {
+        Map<String, String> m = new HashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            if (!args[i].startsWith("--")) usage("unexpected argument " + args[i]);
+            if (i + 1 >= args.length) usage("missing value for " + args[i]);
+            m.put(args[i].substring(2), args[++i]);
+        }
+        return m;
+    }
+
+    static String req(Map<String, String> a, String name) {
+        String v = a.get(name);
+        if (v == null) usage("missing --" + name);
+        return v;
+    }
+
+    static void usage(String why) {
+        System.err.println("KliteJavaClient: " + why);
+        System.err.println("usage: create-topic|produce|consume|stream --bootstrap H:P --topic T [--count N --partitions P --compression C --acks all|1 --acked-file F]");
+        System.exit(2);
+    }
+}
