@@ -346,36 +346,7 @@ const HEADER = (from: string[]) =>
 
 const HELPERS = `
 const EMPTY = new Uint8Array(0);
-void EMPTY;
-
-function readArray<T>(r: Reader, flex: boolean, nullable: boolean, one: () => T): T[] | null {
-  const n = r.arrayLength(flex);
-  if (n < 0) {
-    if (nullable) return null;
-    throw new DecodeError("null array where non-null expected");
-  }
-  const a = new Array<T>(n);
-  for (let i = 0; i < n; i++) a[i] = one();
-  return a;
-}
-void readArray;
-
-function writeArray<T>(w: Writer, flex: boolean, nullable: boolean, a: readonly T[] | null | undefined, one: (x: T) => void): void {
-  if (a == null) {
-    if (!nullable) a = [];
-    else if (flex) {
-      w.uvarint(0);
-      return;
-    } else {
-      w.i32(-1);
-      return;
-    }
-  }
-  if (flex) w.uvarint(a.length + 1);
-  else w.i32(a.length);
-  for (let i = 0; i < a.length; i++) one(a[i]!);
-}
-void writeArray;
+void EMPTY; void readArray; void writeArray;
 `;
 
 function genApi(key: number, name: string, files: Map<string, MessageDef>): string {
@@ -399,7 +370,7 @@ function genApi(key: number, name: string, files: Map<string, MessageDef>): stri
   const flexMin = (r: Range) => (r.min > r.max ? "Infinity" : String(r.min));
   return [
     HEADER([`${name}Request.json`, `${name}Response.json`]),
-    `import { DecodeError, Reader, Writer, ZERO_UUID, type RecordsData, type Uuid } from "../codec.ts";`,
+    `import { DecodeError, Reader, Writer, ZERO_UUID, readArray, writeArray, type RecordsData, type Uuid } from "../codec.ts";`,
     `void DecodeError; void ZERO_UUID;`,
     `export type { RecordsData, Uuid };`,
     ``,
@@ -423,7 +394,7 @@ function genApi(key: number, name: string, files: Map<string, MessageDef>): stri
 function genHeader(msg: MessageDef, file: string): string {
   return [
     HEADER([`${msg.name}.json`]),
-    `import { DecodeError, Reader, Writer, ZERO_UUID, type Uuid } from "../codec.ts";`,
+    `import { DecodeError, Reader, Writer, ZERO_UUID, readArray, writeArray, type Uuid } from "../codec.ts";`,
     `void DecodeError; void ZERO_UUID;`,
     `export type { Uuid };`,
     HELPERS,
@@ -443,7 +414,7 @@ function genData(msgs: MessageDef[], what: string): string {
   return [
     HEADER(msgs.map((m) => `${m.name}.json`)),
     `// ${what}`,
-    `import { DecodeError, Reader, Writer, ZERO_UUID, type Uuid } from "../codec.ts";`,
+    `import { DecodeError, Reader, Writer, ZERO_UUID, readArray, writeArray, type Uuid } from "../codec.ts";`,
     `void DecodeError; void ZERO_UUID;`,
     `export type { Uuid };`,
     HELPERS,

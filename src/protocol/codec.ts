@@ -394,3 +394,30 @@ export class Reader {
     }
   }
 }
+
+/** An array field: classic (int32 count) or compact (uvarint count + 1); null only where the field is nullable. */
+export function readArray<T>(r: Reader, flex: boolean, nullable: boolean, one: () => T): T[] | null {
+  const n = r.arrayLength(flex);
+  if (n < 0) {
+    if (nullable) return null;
+    throw new DecodeError("null array where non-null expected");
+  }
+  const a = new Array<T>(n);
+  for (let i = 0; i < n; i++) a[i] = one();
+  return a;
+}
+
+/** Writes an array field; a missing non-nullable array is written empty. */
+export function writeArray<T>(w: Writer, flex: boolean, nullable: boolean, a: readonly T[] | null | undefined, one: (x: T) => void): void {
+  if (a == null) {
+    if (nullable) {
+      if (flex) w.uvarint(0);
+      else w.i32(-1);
+      return;
+    }
+    a = [];
+  }
+  if (flex) w.uvarint(a.length + 1);
+  else w.i32(a.length);
+  for (let i = 0; i < a.length; i++) one(a[i]!);
+}

@@ -69,7 +69,7 @@ async function commit(group: string, generation: number, memberId: string, parts
 
 async function fetchOffsets(group: string, topics: { name: string; partitionIndexes: number[] }[] | null = null) {
   const r = await c.request(9, 9, { groups: [{ groupId: group, memberId: null, memberEpoch: -1, topics }], requireStable: true });
-  return r.groups[0].topics as { name: string; partitions: { partitionIndex: number; committedOffset: bigint; metadata: string }[] }[];
+  return r.groups[0].topics as { name: string; partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; metadata: string; errorCode: number }[] }[];
 }
 
 beforeAll(async () => {
