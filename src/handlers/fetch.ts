@@ -12,6 +12,9 @@ import type { Partition } from "../log/partition.ts";
 import { LEADER_EPOCH } from "../log/log.ts";
 import { defineHandler } from "./handler.ts";
 
+/** Kafka answers an empty record set (length 0), never null: librdkafka refuses a null one as a parse failure. */
+const NO_RECORDS = new Uint8Array(0);
+
 interface Wanted {
   p: Partition | null;
   errorCode: number;
@@ -49,7 +52,7 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
         const p = t?.partitions[fp.partition] ?? null;
         let errorCode = p ? 0 : missing;
         if (p && (fp.currentLeaderEpoch ?? -1) > LEADER_EPOCH) errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
-        const out: codec.PartitionData = { partitionIndex: fp.partition, errorCode, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: null };
+        const out: codec.PartitionData = { partitionIndex: fp.partition, errorCode, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: NO_RECORDS };
         partitions.push(out);
         wanted.push({ p, errorCode, offset: Number(fp.fetchOffset), maxBytes: fp.partitionMaxBytes, out });
       }

@@ -1,4 +1,8 @@
-// Produce: v3-11 (magic-2 batches only; Kafka 4 serves the same range). Each partition's batch is validated
+// Produce: v0-11, magic-2 batches only. v0-2 are served (as Kafka 3.x does) although Kafka 4 dropped them, because
+// librdkafka before 2.8 (Debian's kcat and confluent-kafka among them) checks for Produce v0 before it compresses
+// with gzip, snappy or lz4 and silently sends uncompressed batches otherwise (confluentinc/librdkafka#4956); those
+// clients still send v3+ with magic 2. A magic 0/1 message set is refused with UNSUPPORTED_FOR_MESSAGE_FORMAT.
+// Each partition's batch is validated
 // (CRC, one batch, magic 2: Kafka's error codes) and appended in arrival order; the reply waits for the fsync
 // that covers every batch of the request (acks 1 and -1 alike, as klite's durability promise). acks=0 gets no reply.
 // Version notes: v7 allows zstd; v8 adds record errors and an error message; v9 flexible; v10 leader hints (unused).
@@ -15,7 +19,7 @@ function error(index: number, errorCode: number, errorMessage: string | null = n
 
 export default defineHandler<codec.ProduceRequest, codec.ProduceResponse>({
   codec,
-  minVersion: 3,
+  minVersion: 0,
   maxVersion: 11,
   async handle(req, ctx) {
     const { log, logger } = ctx.broker;

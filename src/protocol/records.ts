@@ -84,6 +84,10 @@ export function checkProducedBatch(records: Uint8Array | null, produceVersion: n
   if (records.length < 17) return bad(ErrorCode.CORRUPT_MESSAGE, `record batch of ${records.length} bytes is truncated`);
   const dv = view(records);
   const magic = dv.getInt8(16);
+  if (magic !== 2 && produceVersion < 3) {
+    // Old clients (Produce v0-2) with message format v0/v1: klite stores magic 2 only and never converts.
+    return bad(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, `klite stores only record batches with magic version 2; this message set has magic ${magic}: use a client that writes message format v2 (Kafka 0.11+ clients)`);
+  }
   if (magic !== 2) {
     return bad(ErrorCode.INVALID_RECORD, `Produce requests with version ${produceVersion} are only allowed to contain record batches with magic version 2 (got magic ${magic})`);
   }

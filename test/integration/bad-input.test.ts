@@ -152,7 +152,7 @@ describe("ApiVersions", () => {
     expect(resp).not.toBeNull();
     const r = RawClient.decodeResponse(18, 0, resp!, 42) as { errorCode: number; apiKeys: { apiKey: number; minVersion: number; maxVersion: number }[] };
     expect(r.errorCode).toBe(ErrorCode.UNSUPPORTED_VERSION);
-    expect(r.apiKeys.find((a) => a.apiKey === 0)).toEqual({ apiKey: 0, minVersion: 3, maxVersion: 11 });
+    expect(r.apiKeys.find((a) => a.apiKey === 0)).toEqual({ apiKey: 0, minVersion: 0, maxVersion: 11 });
     expect(r.apiKeys.find((a) => a.apiKey === 18)).toEqual({ apiKey: 18, minVersion: 0, maxVersion: 4 });
     c.close();
   });
@@ -188,6 +188,25 @@ describe("Produce refusals: nothing is appended", () => {
     new DataView(legacy.buffer).setInt32(8, 22);
     const r = await produceError(healthy, "ok", legacy);
     expect(r.errorCode).toBe(ErrorCode.INVALID_RECORD);
+  });
+
+  test("a magic 1 message set in Produce v2 gets UNSUPPORTED_FOR_MESSAGE_FORMAT, naming the magic", async () => {
+    const legacy = new Uint8Array(40);
+    const dv = new DataView(legacy.buffer);
+    dv.setInt32(8, 28);
+    dv.setInt8(16, 1);
+    const before = await highWatermark(healthy, "ok");
+    const r = await produceError(healthy, "ok", legacy, 2);
+    expect(r.errorCode).toBe(ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT);
+    expect(await highWatermark(healthy, "ok")).toBe(before);
+  });
+
+  test("a magic-2 batch in Produce v0 (librdkafka < 2.8 probes for it) is appended and acknowledged", async () => {
+    const before = await highWatermark(healthy, "ok");
+    const r = await healthy.request(0, 0, produce("ok", 0, batchOf(2)));
+    expect(r.responses[0].partitionResponses[0].errorCode).toBe(0);
+    expect(r.responses[0].partitionResponses[0].baseOffset).toBe(before);
+    expect(await highWatermark(healthy, "ok")).toBe(before + 2n);
   });
 
   test("two batches in one partition's records get INVALID_RECORD", async () => {
