@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""A small confluent-kafka (librdkafka) client for klite's peer tests.
+
+  client.py produce --bootstrap H:P --topic T --count N --partitions P [--compression none|gzip|snappy|lz4|zstd]
+  client.py consume --bootstrap H:P --topic T --count N --partitions P [--compression ...]
+
+Record i goes to partition i % P with key "k-<i>", value value(i), headers headers(i) and CreateTime
+BASE_TS + i. `produce` is idempotent with acks=all and waits for every delivery report; `consume` assigns every
+partition from the beginning (no group) and checks each record exactly. Both exit non-zero on the first problem.
+The same record shape is rebuilt in test/peers/python.test.ts (keep the two in step).
+"""
+import argparse
+import ctypes
+import logging
+import sys
+import time
+
+import confluent_kafka
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_CREATE_TIME, Consumer, Producer, TopicPartition
+
+BASE_TS = 1_700_000_000_000
+NONE_HEADER_REFCOUNT_BUG = tuple(int(x) for x in confluent_kafka.version()[0].split(".")[:3]) < (1, 8, 2)
+
+
+def key(i):
+    return f"k-{i}".encode()
+
+
+def value(i):
+    """A few hundred compressible bytes, length varying with i, ending in three binary bytes."""
+    length = 120 + (i * 131) % 480
+    unit = f"value-{i}-"
+    text = (unit * (length // len(unit) + 1))[:length]
+    return text.encode() + bytes([i % 256, 0, 255])
+
+
+def headers(i):
+    hs = [("idx", str(i).encode()), ("src", b"confluent-kafka")]
+    if i % 7 == 0:
+        hs.append(("nothing", None))
+    return hs
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+class RdkafkaLog(logging.Handler):
+    """librdkafka's log lines, printed to stderr. Error-level lines (protocol parse failures, refused requests...)
+    never happen against a correct broker, so the first one fails the command at the next check."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.errors = []
+
+    def emit(self, record):
+        line = record.getMessage()
+        print(f"[rdkafka {record.levelname}] {line}", file=sys.stderr, flush=True)
+        if record.levelno >= logging.ERROR:
+            self.errors.append(line)
+
+    def check(self):
+        if self.errors:
+            fail(f"librdkafka logged an error: {self.errors[0]}")
+
+
+LOG = RdkafkaLog()
+
+
+def common_config(args):
+    logger = logging.getLogger("rdkafka")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    if LOG not in logger.handlers:
+        logger.addHandler(LOG)
+    conf = {"bootstrap.servers": args.bootstrap, "socket.timeout.ms": 10000, "logger": logger}
+    if args.debug:
+        conf["debug"] = args.debug
+    return conf
+
+
+def produce(args):
+    conf = common_config(args)
+    conf.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": args.compression,
+            "linger.ms": 10,
+            "message.timeout.ms": args.timeout * 1000,
+        }
+    )
+    p = Producer(conf)
+    errors = []
+    delivered = [0]
+    # Per partition, the offsets delivery reports give must be 0, 1, 2... in produce order (idempotence keeps order).
+    next_offset = {}
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(f"delivery of {msg.key()!r} failed: {err}")
+            return
+        part = msg.partition()
+        want = next_offset.get(part, 0)
+        if msg.offset() != want:
+            errors.append(f"{msg.key()!r} delivered to partition {part} offset {msg.offset()}, expected {want}")
+        next_offset[part] = want + 1
+        delivered[0] += 1
+
+    deadline = time.monotonic() + args.timeout
+    for i in range(args.count):
+        while True:
+            try:
+                p.produce(
+                    args.topic,
+                    value=value(i),
+                    key=key(i),
+                    partition=i % args.partitions,
+                    timestamp=BASE_TS + i,
+                    headers=headers(i),
+                    on_delivery=on_delivery,
+                )
+                break
+            except BufferError:
+                p.poll(0.05)
+                if time.monotonic() > deadline:
+                    fail("timed out with a full local queue")
+        p.poll(0)
+        if errors:
+            fail(errors[0])
+        LOG.check()
+    remaining = p.flush(max(1.0, deadline - time.monotonic()))
+    if errors:
+        fail(errors[0])
+    LOG.check()
+    if remaining:
+        fail(f"{remaining} records still undelivered at the deadline")
+    if delivered[0] != args.count:
+        fail(f"{delivered[0]} delivery reports for {args.count} records")
+    print(f"produced {args.count} records to {args.topic} ({args.compression})", flush=True)
+
+
+def consume(args):
+    conf = common_config(args)
+    conf.update(
+        {
+            # No group: partitions are assigned explicitly and offsets never committed. librdkafka 2.0 still wants
+            # a group.id for a Consumer object; without subscribe() it never joins the group.
+            "group.id": f"klite-peer-test-{args.topic}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": False,
+        }
+    )
+    c = Consumer(conf)
+    c.assign([TopicPartition(args.topic, part, OFFSET_BEGINNING) for part in range(args.partitions)])
+    # Record k of partition part is record i = part + k * P.
+    next_k = {part: 0 for part in range(args.partitions)}
+    got = 0
+    deadline = time.monotonic() + args.timeout
+    try:
+        while got < args.count:
+            if time.monotonic() > deadline:
+                fail(f"timed out after {got} of {args.count} records (next per partition: {next_k})")
+            msg = c.poll(0.5)
+            LOG.check()
+            if msg is None:
+                continue
+            if msg.error():
+                fail(f"consumer error: {msg.error()}")
+            check(args, msg, next_k)
+            got += 1
+        # Nothing more may follow: no duplicates, no strays.
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            msg = c.poll(0.2)
+            LOG.check()
+            if msg is None:
+                continue
+            if msg.error():
+                fail(f"consumer error: {msg.error()}")
+            fail(f"unexpected extra record: partition {msg.partition()} offset {msg.offset()} key {msg.key()!r}")
+    finally:
+        c.close()
+    LOG.check()
+    print(f"consumed and verified {got} records from {args.topic}", flush=True)
+
+
+def check(args, msg, next_k):
+    part = msg.partition()
+    if msg.topic() != args.topic:
+        fail(f"record from topic {msg.topic()!r}")
+    if part not in next_k:
+        fail(f"record from unexpected partition {part}")
+    k = next_k[part]
+    off = msg.offset()
+    if off < k:
+        fail(f"duplicate: partition {part} offset {off} again (expected {k})")
+    if off != k:
+        fail(f"gap: partition {part} offset {off}, expected {k}")
+    i = part + k * args.partitions
+    if i >= args.count:
+        fail(f"extra record at partition {part} offset {off}")
+    where = f"record {i} (partition {part} offset {off})"
+    if msg.key() != key(i):
+        fail(f"{where}: key {msg.key()!r}, expected {key(i)!r}")
+    if msg.value() != value(i):
+        fail(f"{where}: value {msg.value()!r}, expected {value(i)!r}")
+    hs = msg.headers() or []
+    # confluent-kafka < 1.8.2 (Debian 12 ships 1.7.0) returns None header values without taking a reference, and
+    # the interpreter later aborts with "deallocating None" (confluent-kafka-python issue #1191). Give back the
+    # reference each None in the list will drop when the list is freed.
+    for _, v in hs:
+        if v is None and NONE_HEADER_REFCOUNT_BUG:
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(None))
+    if [(h, v) for h, v in hs] != headers(i):
+        fail(f"{where}: headers {hs!r}, expected {headers(i)!r}")
+    ts_type, ts = msg.timestamp()
+    if ts_type != TIMESTAMP_CREATE_TIME or ts != BASE_TS + i:
+        fail(f"{where}: timestamp ({ts_type}, {ts}), expected ({TIMESTAMP_CREATE_TIME}, {BASE_TS + i})")
+    next_k[part] = k + 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", choices=["produce", "consume", "version"])
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--topic", default="t")
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"], default="none")
+    ap.add_argument("--timeout", type=int, default=120, help="seconds for the whole command")
+    ap.add_argument("--debug", default="", help="librdkafka debug contexts, e.g. protocol,broker")
+    args = ap.parse_args()
+    if args.command == "version":
+        print(confluent_kafka.version()[0], confluent_kafka.libversion()[0])
+    elif args.command == "produce":
+        produce(args)
+    else:
+        consume(args)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except confluent_kafka.KafkaException as e:
+        fail(str(e))
