@@ -1,40 +1,20 @@
 // KafkaJS against the broker in-process and against the compiled binary: admin, 10,000 records over several
 // partitions with keys, values, headers and timestamps (idempotent and plain producers), read back exactly.
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Kafka, logLevel, type Admin } from "kafkajs";
-import { spawnBroker, startBroker } from "../helpers/broker.ts";
-import { ensureBinary } from "../helpers/binary.ts";
+import { describeTargets } from "../helpers/targets.ts";
 import { readTopic } from "../helpers/read-topic.ts";
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
 const dec = new TextDecoder();
 
-interface Target {
-  bootstrap: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
-const targets: [string, () => Promise<Target>][] = [
-  ["in-process", async () => {
-    const b = await startBroker();
-    return { bootstrap: b.bootstrap, port: b.port, stop: async () => { await b.stop(); b.cleanup(); } };
-  }],
-  ["compiled binary", async () => {
-    const s = await spawnBroker({ command: [await ensureBinary()] });
-    return { bootstrap: s.bootstrap, port: s.port, stop: async () => { s.kill("SIGTERM"); expect(await s.exited).toBe(0); } };
-  }],
-];
-
-for (const [name, start] of targets) {
-  describe(`KafkaJS against the broker ${name}`, () => {
-    let target: Target;
+describe("KafkaJS", () => {
+  describeTargets({}, (target) => {
     let kafka: Kafka;
     let admin: Admin;
 
     test("connects and creates topics", async () => {
-      target = await start();
-      kafka = new Kafka({ clientId: "klite-test", brokers: [target.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+      kafka = new Kafka({ clientId: "klite-test", brokers: [target().bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 3 } });
       admin = kafka.admin();
       await admin.connect();
       expect(await admin.createTopics({ topics: [{ topic: "orders", numPartitions: 4 }, { topic: "plain", numPartitions: 2 }], waitForLeaders: true })).toBe(true);
@@ -42,7 +22,7 @@ for (const [name, start] of targets) {
       expect(md.topics[0]!.partitions.map((p) => p.partitionId).sort()).toEqual([0, 1, 2, 3]);
       expect((await admin.listTopics()).sort()).toEqual(["orders", "plain"]);
       const cluster = await admin.describeCluster();
-      expect(cluster.brokers).toEqual([{ nodeId: 0, host: "127.0.0.1", port: target.port }]);
+      expect(cluster.brokers).toEqual([{ nodeId: 0, host: "127.0.0.1", port: target().port }]);
     }, 60_000);
 
     test("an idempotent producer writes 10,000 records and every one reads back exactly", async () => {
@@ -63,7 +43,7 @@ for (const [name, start] of targets) {
 
       const offsets = await admin.fetchTopicOffsets("orders");
       expect(offsets.map((o) => Number(o.high)).reduce((a, b) => a + b, 0)).toBe(N);
-      const parts = await readTopic(target.port, "orders");
+      const parts = await readTopic(target().port, "orders");
       let total = 0;
       for (const [p, recs] of parts) {
         recs.forEach((r, k) => expect(r.offset).toBe(k));
@@ -91,17 +71,17 @@ for (const [name, start] of targets) {
       await producer.disconnect();
       let p1: unknown[] = [];
       for (let i = 0; i < 50 && p1.length === 0; i++) {
-        p1 = (await readTopic(target.port, "plain")).get(1)!;
+        p1 = (await readTopic(target().port, "plain")).get(1)!;
         if (p1.length === 0) await Bun.sleep(50);
       }
-      const parts = await readTopic(target.port, "plain");
+      const parts = await readTopic(target().port, "plain");
       const p0 = parts.get(0)!;
       expect(p0.map((r) => [r.key && dec.decode(r.key), r.value && dec.decode(r.value), r.codec])).toEqual([[null, "gz-1", 1], ["k", null, 1]]);
       expect(parts.get(1)!.map((r) => dec.decode(r.value!))).toEqual(["fire-and-forget"]);
     }, 60_000);
 
     test("topic offsets by time, partitions added, topics deleted", async () => {
-      const all = await readTopic(target.port, "orders");
+      const all = await readTopic(target().port, "orders");
       const r = all.get(0)![100]!;
       const byTime = await admin.fetchTopicOffsetsByTimestamp("orders", r.timestamp);
       expect(Number(byTime.find((o) => o.partition === 0)!.offset)).toBe(100);
@@ -111,9 +91,6 @@ for (const [name, start] of targets) {
       await admin.deleteTopics({ topics: ["plain"] });
       expect(await admin.listTopics()).toEqual(["orders"]);
       await admin.disconnect();
-      await target.stop();
     }, 60_000);
   });
-}
-
-afterAll(() => {});
+});
