@@ -176,16 +176,11 @@ export function decodeRecords(b: Uint8Array, pos = 0): Record[] {
   const r = new Reader(body);
   const logAppend = (attributes & Attr.logAppendTime) !== 0;
   const out: Record[] = [];
+  const rec: RecordPrefix = { end: 0, tsDelta: 0, offsetDelta: 0, key: null, valueLength: 0 };
   for (let i = 0; i < count; i++) {
-    const len = r.varint();
-    const end = r.pos + len;
-    r.i8(); // attributes
-    const tsDelta = r.varlong();
-    const offsetDelta = r.varint();
-    const kl = r.varint();
-    const key = kl < 0 ? null : r.raw(kl);
-    const vl = r.varint();
-    const value = vl < 0 ? null : r.raw(vl);
+    readRecordPrefix(r, rec);
+    const { end, tsDelta, offsetDelta, key } = rec;
+    const value = rec.valueLength < 0 ? null : r.raw(rec.valueLength);
     const hc = r.varint();
     const headers: RecordHeader[] = [];
     for (let h = 0; h < hc; h++) {
@@ -198,6 +193,27 @@ export function decodeRecords(b: Uint8Array, pos = 0): Record[] {
     out.push({ offset: baseOffset + offsetDelta, timestamp: logAppend ? maxTimestamp : baseTimestamp + tsDelta, key, value, headers });
   }
   return out;
+}
+
+/** A record up to its value: where it ends, its deltas, key and value length (-1: null). */
+interface RecordPrefix {
+  end: number;
+  tsDelta: number;
+  offsetDelta: number;
+  key: Uint8Array | null;
+  valueLength: number;
+}
+
+/** Reads a record's length, attributes, deltas, key and value length into `out`; r is left at the value. */
+function readRecordPrefix(r: Reader, out: RecordPrefix): void {
+  const len = r.varint();
+  out.end = r.pos + len;
+  r.i8(); // attributes
+  out.tsDelta = r.varlong();
+  out.offsetDelta = r.varint();
+  const kl = r.varint();
+  out.key = kl < 0 ? null : r.raw(kl);
+  out.valueLength = r.varint();
 }
 
 /** Walks the batches laid back to back in b (a fetch response's records); a partial trailing batch is ignored. */
@@ -287,5 +303,67 @@ export function buildBatch(records: readonly NewRecord[], opts: BatchOptions = {
   dv.setInt32(57, records.length);
   out.set(payload, BATCH_HEADER_SIZE);
   dv.setUint32(17, crc32c(out, CRC_START, out.length));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Retaining some records of a batch (compaction)
+
+export interface RecordRef {
+  offset: number;
+  timestamp: number;
+  key: Uint8Array | null;
+  /** A null value: a delete marker on a compacted topic. */
+  tombstone: boolean;
+}
+
+/**
+ * Asks `keep` about every record of the batch at b (decompressing once). Returns b itself when every record is
+ * kept, null when none is, else a new batch of the kept records: their bytes copied as they are, the same base
+ * offset, last offset delta (so consumers step over the gap), base timestamp, producer fields and codec; count,
+ * max timestamp (CreateTime), length and CRC recomputed. Control batches are always kept whole.
+ */
+export function retainRecords(b: Uint8Array, keep: (r: RecordRef) => boolean): Uint8Array | null {
+  const dv = view(b);
+  const size = dv.getInt32(8) + 12;
+  const attributes = dv.getInt16(21);
+  if (attributes & Attr.control) return b;
+  const baseOffset = i64(dv, 0);
+  const baseTimestamp = i64(dv, 27);
+  const logAppend = (attributes & Attr.logAppendTime) !== 0;
+  const count = dv.getInt32(57);
+  const codec = attributes & Attr.compressionMask;
+  const body = decompress(codec, b.subarray(BATCH_HEADER_SIZE, size));
+  const r = new Reader(body);
+  const kept: number[] = []; // start, end pairs of the kept records (length prefix included)
+  let maxTimestamp = -1;
+  const rec: RecordPrefix = { end: 0, tsDelta: 0, offsetDelta: 0, key: null, valueLength: 0 };
+  for (let i = 0; i < count; i++) {
+    const start = r.pos;
+    readRecordPrefix(r, rec);
+    r.pos = rec.end;
+    const timestamp = logAppend ? i64(dv, 35) : baseTimestamp + rec.tsDelta;
+    if (!keep({ offset: baseOffset + rec.offsetDelta, timestamp, key: rec.key, tombstone: rec.valueLength < 0 })) continue;
+    kept.push(start, rec.end);
+    if (baseTimestamp + rec.tsDelta > maxTimestamp) maxTimestamp = baseTimestamp + rec.tsDelta;
+  }
+  if (kept.length === count * 2) return b;
+  if (kept.length === 0) return null;
+  let n = 0;
+  for (let i = 0; i < kept.length; i += 2) n += kept[i + 1]! - kept[i]!;
+  const records = new Uint8Array(n);
+  for (let i = 0, o = 0; i < kept.length; i += 2) {
+    records.set(body.subarray(kept[i]!, kept[i + 1]!), o);
+    o += kept[i + 1]! - kept[i]!;
+  }
+  const payload = compress(codec, records);
+  const out = new Uint8Array(BATCH_HEADER_SIZE + payload.length);
+  out.set(b.subarray(0, BATCH_HEADER_SIZE));
+  out.set(payload, BATCH_HEADER_SIZE);
+  const odv = view(out);
+  odv.setInt32(8, out.length - 12);
+  if (!logAppend) setI64(odv, 35, maxTimestamp);
+  odv.setInt32(57, kept.length / 2);
+  odv.setUint32(17, crc32c(out, CRC_START, out.length));
   return out;
 }
