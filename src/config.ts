@@ -31,7 +31,17 @@ export const FLAGS = {
   "wal-sync-interval": { kind: "duration", default: "2ms", min: 0, description: "How long writes are collected before one write+fsync" },
   "wal-segment-max-bytes": { kind: "size", default: "64MiB", min: 64 * 1024, description: "WAL segment size" },
   "wal-max-disk-size": { kind: "size", default: "0", min: 0, description: "Delete the oldest WAL segments beyond this total (0 = unlimited)" },
-  "chunk-pool-memory": { kind: "size", default: "512MiB", min: 1024 * 1024, description: "Memory for recently written batches (tail reads are served from it)" },
+  "chunk-pool-memory": { kind: "size", default: "512MiB", min: 1024 * 1024, description: "Memory for recently written batches (tail reads are served from it); with S3, bounds the data not yet flushed: an early flush starts at 75%, producers wait when it is full" },
+  "s3-bucket": { kind: "string", description: "S3 bucket for partition data and the metadata log (S3 tier off when empty)" },
+  "s3-region": { kind: "string", description: "S3 region (default: AWS_REGION, else us-east-1)" },
+  "s3-endpoint": { kind: "string", description: "S3 endpoint URL for MinIO, R2 and friends; switches to path-style addressing" },
+  "s3-prefix": { kind: "string", default: "", description: "Key prefix in the bucket; the cluster lives under <prefix>/klite-<cluster id>/" },
+  "s3-flush-interval": { kind: "duration", default: "60s", min: 10, description: "Flush a partition to S3 once its oldest unflushed batch is this old" },
+  "s3-target-object-size": { kind: "size", default: "64MiB", min: 1024, description: "Flush a partition to S3 once this much is unflushed; the size of the objects written" },
+  "retention-check-interval": { kind: "duration", default: "5m", min: 10, description: "How often retention.ms / retention.bytes are applied to S3 objects (log.retention.check.interval.ms)" },
+  "compaction-check-interval": { kind: "duration", default: "1m", min: 10, description: "How often cleanup.policy=compact partitions are checked for compaction" },
+  "compaction-min-dirty-objects": { kind: "int", default: "4", min: 1, description: "Compact a partition once this many S3 objects were written since its last compaction" },
+  "compaction-read-rate": { kind: "size", default: "64MiB", min: 1024, description: "Bytes per second compaction may read from S3" },
   "group-min-session-timeout": { kind: "duration", default: "6s", min: 1, description: "Smallest session timeout a group member may ask for (group.min.session.timeout.ms)" },
   "group-max-session-timeout": { kind: "duration", default: "30m", min: 1, description: "Largest session timeout a group member may ask for (group.max.session.timeout.ms)" },
   "group-initial-rebalance-delay": { kind: "duration", default: "3s", min: 0, description: "How long a new group waits for more members before its first rebalance (group.initial.rebalance.delay.ms)" },
@@ -57,10 +67,27 @@ export interface Config {
   walSegmentMaxBytes: number;
   walMaxDiskSize: number;
   chunkPoolMemory: number;
+  /** null: no S3 tier. */
+  s3: S3Config | null;
+  s3FlushIntervalMs: number;
+  s3TargetObjectSize: number;
+  retentionCheckIntervalMs: number;
+  compactionCheckIntervalMs: number;
+  compactionMinDirtyObjects: number;
+  /** Bytes per second. */
+  compactionReadRate: number;
   groupMinSessionTimeoutMs: number;
   groupMaxSessionTimeoutMs: number;
   groupInitialRebalanceDelayMs: number;
   offsetsRetentionMs: number;
+}
+
+export interface S3Config {
+  bucket: string;
+  region: string | null;
+  /** An http(s) URL; path-style addressing when set. */
+  endpoint: string | null;
+  prefix: string;
 }
 
 export function envName(flag: string): string {
@@ -196,6 +223,13 @@ export function resolveConfig(flags: Partial<Record<string, string | boolean | u
     walSegmentMaxBytes: size("wal-segment-max-bytes"),
     walMaxDiskSize: size("wal-max-disk-size"),
     chunkPoolMemory: size("chunk-pool-memory"),
+    s3: s3Config(raw, bad),
+    s3FlushIntervalMs: duration("s3-flush-interval"),
+    s3TargetObjectSize: size("s3-target-object-size"),
+    retentionCheckIntervalMs: duration("retention-check-interval"),
+    compactionCheckIntervalMs: duration("compaction-check-interval"),
+    compactionMinDirtyObjects: int("compaction-min-dirty-objects"),
+    compactionReadRate: size("compaction-read-rate"),
     groupMinSessionTimeoutMs: duration("group-min-session-timeout"),
     groupMaxSessionTimeoutMs: duration("group-max-session-timeout"),
     groupInitialRebalanceDelayMs: duration("group-initial-rebalance-delay"),
@@ -209,6 +243,15 @@ export function resolveConfig(flags: Partial<Record<string, string | boolean | u
     bad("wal-max-disk-size", raw("wal-max-disk-size")!, "must hold at least two WAL segments (--wal-segment-max-bytes)");
   }
   return cfg;
+}
+
+function s3Config(raw: (name: FlagName) => string | undefined, bad: (name: FlagName, value: string, why: string) => never): S3Config | null {
+  const bucket = raw("s3-bucket");
+  if (bucket === undefined) return null;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) bad("s3-bucket", bucket, "not a valid bucket name (3-63 characters from a-z 0-9 . -)");
+  const endpoint = raw("s3-endpoint") ?? null;
+  if (endpoint !== null && !/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) bad("s3-endpoint", endpoint, "expected a URL such as http://127.0.0.1:9000");
+  return { bucket, region: raw("s3-region") ?? null, endpoint: endpoint?.replace(/\/$/, "") ?? null, prefix: raw("s3-prefix") ?? "" };
 }
 
 /** Config for tests and embedding: defaults plus overrides, no environment. */

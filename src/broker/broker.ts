@@ -19,10 +19,14 @@ import { startHealthServer } from "../http/health.ts";
 import { lockDataDir } from "./lock.ts";
 import { GroupCoordinator } from "../groups/coordinator.ts";
 import { OffsetStore } from "../groups/offsets.ts";
+import type { S3Tier } from "../s3/tier.ts";
+import { buildTier, openBucket } from "./wiring-s3.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
 const SHUTDOWN_DEADLINE_MS = 10_000;
+/** How long shutdown keeps trying to get the last unflushed data and the metadata log into S3. */
+const S3_SHUTDOWN_DEADLINE_MS = 30_000;
 const PRODUCER_EXPIRY_CHECK_MS = 10 * 60_000;
 /** Kafka's offsets.retention.check.interval.ms default. */
 const OFFSET_EXPIRY_CHECK_MS = 10 * 60_000;
@@ -40,6 +44,7 @@ export class Broker {
       wal: Wal<Partition>;
       listener: KafkaListener;
       health: Server<undefined> | null;
+      tier: S3Tier | null;
       unlock: () => void;
       state: { stopped: boolean; ready: boolean };
     },
@@ -51,6 +56,10 @@ export class Broker {
   get catalog(): Catalog {
     return this.context.catalog;
   }
+  /** The S3 tier, null without --s3-bucket. */
+  get s3(): S3Tier | null {
+    return this.parts.tier;
+  }
 
   /** Starts a broker: recovery, then the listener. Resolves once it serves clients. */
   static async start(config: Config, logger: Logger): Promise<Broker> {
@@ -59,7 +68,9 @@ export class Broker {
     mkdirSync(dataDir, { recursive: true });
     const unlock = lockDataDir(dataDir);
     try {
-      const props = loadOrCreateMetaProperties(dataDir, { clusterId: config.clusterId, nodeId: config.nodeId });
+      // With S3 and an empty data dir, the metadata log may come from the bucket (before meta.properties is written).
+      const bucket = await openBucket(config, dataDir, logger);
+      const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId, nodeId: config.nodeId });
       const state = { stopped: false, ready: false };
       const health = config.health ? startHealthServer(config.health.host, config.health.port, { ready: () => state.ready, role: () => "primary" }) : null;
 
@@ -81,9 +92,12 @@ export class Broker {
         offsetsRetentionMs: config.offsetsRetentionMs,
       }, logger);
       const offsets = new OffsetStore(meta, catalog);
+      const tier = bucket ? await buildTier(config, bucket, props.clusterId, catalog, meta, log, logger) : null;
       const metaRecords = meta.replay();
+      if (tier && bucket?.restored) await tier.reconcile();
       const replay = await log.replayWal();
       await wal.start();
+      tier?.start();
 
       const handlers = HANDLERS;
       const advertised = { host: config.advertisedHost ?? "", port: config.advertisedPort ?? 0 };
@@ -109,7 +123,7 @@ export class Broker {
       advertised.host = config.advertisedHost ?? (wildcard ? "localhost" : config.listenHost);
       advertised.port = config.advertisedPort ?? bound.port;
 
-      const broker = new Broker(context, { host: config.listenHost || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, unlock, state });
+      const broker = new Broker(context, { host: config.listenHost || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, tier, unlock, state });
       broker.timers.push(setInterval(() => log.expireProducers(), PRODUCER_EXPIRY_CHECK_MS));
       const offsetCheck = Math.min(Math.max(config.offsetsRetentionMs / 2, 1000), OFFSET_EXPIRY_CHECK_MS);
       broker.timers.push(setInterval(() => {
@@ -124,6 +138,7 @@ export class Broker {
         `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${advertised.host}:${advertised.port}, ` +
           `cluster id ${props.clusterId}, node id ${props.nodeId}, data dir ${dataDir}` +
           (health ? `, health on ${health.hostname}:${health.port}` : "") +
+          (tier ? `, S3 ${tier.store.describe} under ${tier.root}` : "") +
           ` (recovered ${metaRecords} metadata records and ${replay.entries} WAL entries from ${replay.segments} segments in ${Math.round(performance.now() - t0)} ms)`,
       );
       return broker;
@@ -147,7 +162,7 @@ export class Broker {
   }
 
   private async doStop(): Promise<void> {
-    const { meta, wal, listener, health, unlock, state } = this.parts;
+    const { meta, wal, listener, health, tier, unlock, state } = this.parts;
     const logger = this.context.logger;
     logger.info("shutting down: finishing in-flight requests");
     state.stopped = true;
@@ -155,6 +170,8 @@ export class Broker {
     this.log.wakeAll();
     await listener.stop(SHUTDOWN_DEADLINE_MS);
     this.context.groups.close();
+    await wal.drain();
+    if (tier) await tier.stop(Date.now() + S3_SHUTDOWN_DEADLINE_MS); // reads the WAL: before it closes
     await wal.close();
     await meta.close();
     health?.stop(true);

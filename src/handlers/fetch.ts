@@ -3,13 +3,15 @@
 // (which wakes every waiter).
 // Limits: partitionMaxBytes per partition and maxBytes per response, except that the first batch of the first
 // partition with data is returned whole even when larger (KIP-74), so consumers always make progress.
+// Offsets only S3 still holds are fetched from it (ranged GETs); a failing S3 read answers KAFKA_STORAGE_ERROR for
+// that partition, which clients retry.
 // Fetch sessions (KIP-227) are not kept: every reply is a full one with session id 0, which clients accept.
 // Version notes: v4 isolation level/LSO; v5 log start offset; v7 sessions; v11 rack/preferred replica;
 // v12 flexible; v13 topic ids instead of names; v15 replica state; v16 node endpoints.
 import * as codec from "../protocol/messages/fetch.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import type { Partition } from "../log/partition.ts";
-import { LEADER_EPOCH } from "../log/log.ts";
+import { ColdReadError, LEADER_EPOCH, type ReadOutcome } from "../log/log.ts";
 import { defineHandler } from "./handler.ts";
 
 /** Kafka answers an empty record set (length 0), never null: librdkafka refuses a null one as a parse failure. */
@@ -21,15 +23,6 @@ interface Wanted {
   offset: number;
   maxBytes: number;
   out: codec.PartitionData;
-}
-
-/** Bytes available from offset, counted only up to `enough`. */
-function available(p: Partition, offset: number, enough: number): number {
-  if (offset >= p.highWatermark) return 0;
-  const idx = p.index;
-  let n = 0;
-  for (let i = idx.find(offset); i >= 0 && i < idx.end && n < enough; i++) n += idx.size[i]!;
-  return n;
 }
 
 export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
@@ -71,7 +64,7 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
           continue;
         }
         if (w.offset < w.p.logStartOffset || w.offset > w.p.highWatermark) errors = true;
-        else ready += available(w.p, w.offset, minBytes - ready);
+        else ready += log.available(w.p, w.offset, minBytes - ready);
       }
       const wait = deadline - performance.now();
       if (errors || ready >= minBytes || wait <= 0) break;
@@ -99,7 +92,17 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
         w.out.errorCode = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         continue;
       }
-      const r = log.read(p, w.offset, Math.min(w.maxBytes, Math.max(0, remaining)), minOne);
+      const read = log.read(p, w.offset, Math.min(w.maxBytes, Math.max(0, remaining)), minOne);
+      let r: ReadOutcome;
+      try {
+        // Only offsets that S3 alone holds await here; the partition's state is read again below, after it.
+        r = read instanceof Promise ? await read : read;
+      } catch (e) {
+        if (!(e instanceof ColdReadError)) throw e;
+        ctx.broker.logger.warn(`fetch ${p}@${w.offset} from S3 failed: ${e.message}`);
+        w.out.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
+        continue;
+      }
       w.out.errorCode = r.code;
       w.out.highWatermark = BigInt(p.highWatermark);
       w.out.lastStableOffset = BigInt(p.highWatermark);

@@ -1,22 +1,33 @@
 // ListOffsets: v1-8. Special timestamps: -1 latest (high watermark; the same for read_committed until
 // transactions exist), -2 earliest (log start), -3 max timestamp (v7+), -4 earliest local (v8+, = log start).
 // A timestamp >= 0 finds the first record whose timestamp is at or after it (looking inside the batch).
-// Not found: offset -1, timestamp -1, as Kafka answers.
+// Not found: offset -1, timestamp -1, as Kafka answers. Lookups that reach into S3 are awaited; an S3 failure
+// answers KAFKA_STORAGE_ERROR for that partition.
 import * as codec from "../protocol/messages/list-offsets.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { LEADER_EPOCH } from "../log/log.ts";
+import { ColdReadError, LEADER_EPOCH, type OffsetAndTimestamp } from "../log/log.ts";
 import { defineHandler } from "./handler.ts";
 
 export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse>({
   codec,
   minVersion: 1,
   maxVersion: 8,
-  handle(req, ctx) {
+  async handle(req, ctx) {
     const { log } = ctx.broker;
     const v = ctx.apiVersion;
-    const topics = req.topics.map((rt) => {
+    const found = async (lookup: OffsetAndTimestamp | null | Promise<OffsetAndTimestamp | null>, answer: (code: number, offset?: number, ts?: number) => codec.ListOffsetsPartitionResponse) => {
+      try {
+        const r = lookup instanceof Promise ? await lookup : lookup;
+        return r ? answer(0, r.offset, r.timestamp) : answer(0);
+      } catch (e) {
+        if (!(e instanceof ColdReadError)) throw e;
+        ctx.broker.logger.warn(`ListOffsets from S3 failed: ${e.message}`);
+        return answer(ErrorCode.KAFKA_STORAGE_ERROR);
+      }
+    };
+    const topics = await Promise.all(req.topics.map(async (rt) => {
       const t = log.topic(rt.name);
-      const partitions = rt.partitions.map((rp): codec.ListOffsetsPartitionResponse => {
+      const partitions = await Promise.all(rt.partitions.map(async (rp): Promise<codec.ListOffsetsPartitionResponse> => {
         const p = t?.partitions[rp.partitionIndex];
         const answer = (errorCode: number, offset = -1, timestamp = -1): codec.ListOffsetsPartitionResponse => ({
           partitionIndex: rp.partitionIndex, errorCode, timestamp: BigInt(timestamp), offset: BigInt(offset), leaderEpoch: errorCode ? -1 : LEADER_EPOCH,
@@ -31,19 +42,17 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
             return answer(0, p.logStartOffset);
           case -3: {
             if (v < 7) return answer(ErrorCode.UNSUPPORTED_VERSION);
-            const r = log.maxTimestamp(p);
-            return r ? answer(0, r.offset, r.timestamp) : answer(0);
+            return found(log.maxTimestamp(p), answer);
           }
           case -4:
             if (v < 8) return answer(ErrorCode.UNSUPPORTED_VERSION);
             return answer(0, p.logStartOffset);
         }
         if (ts < 0) return answer(ErrorCode.INVALID_REQUEST);
-        const r = log.offsetForTimestamp(p, ts);
-        return r ? answer(0, r.offset, r.timestamp) : answer(0);
-      });
+        return found(log.offsetForTimestamp(p, ts), answer);
+      }));
       return { name: rt.name, partitions };
-    });
+    }));
     return { throttleTimeMs: 0, topics };
   },
 });

@@ -4,6 +4,11 @@
 // batch in place), producer-state update. The returned promise resolves when the WAL group holding the batch is
 // durable; the WAL listener then indexes the batch and moves the high watermark, before any waiter resumes. If the
 // write fails, every partition touched goes back to its durable end (nextOffset = highWatermark).
+//
+// With an S3 tier (attachCold), reads go memory → WAL → S3: offsets the WAL index no longer holds are read from the
+// cold store, asynchronously; everything else stays on the synchronous, copy-free path. Durable batches not yet in
+// S3 count against the memory pool; when it is full the WAL holds new groups back (producers wait, nothing is
+// dropped), and WAL segments are deleted only once every batch in them is in S3.
 import type { Catalog, CatalogListener, TopicMeta } from "../meta/catalog.ts";
 import type { MetaOwner, MetaRecord, MetadataLog } from "../meta/metadata-log.ts";
 import type { Logger } from "../logger.ts";
@@ -29,6 +34,28 @@ export interface OffsetAndTimestamp {
   timestamp: number;
 }
 
+/** The S3 tier as the log sees it (implemented in src/s3/). */
+export interface ColdStore {
+  /** One past the last offset the cold store holds for p (0 when none). */
+  end(p: Partition): number;
+  /**
+   * Batches from the first one whose last offset is >= offset, up to maxBytes (with minOne at least one), or null
+   * when the cold store holds nothing at or after offset (compaction may have emptied the rest).
+   */
+  read(p: Partition, offset: number, maxBytes: number, minOne: boolean): Promise<{ records: Uint8Array[]; bytes: number } | null>;
+  /** The first record at or after log start with timestamp >= ts in the cold store, or null. */
+  offsetForTimestamp(p: Partition, ts: number): Promise<OffsetAndTimestamp | null>;
+  /** Largest batch max timestamp the cold store holds for p, -1 when none (no I/O). */
+  maxTimestamp(p: Partition): number;
+}
+
+/** A read the cold store could not serve (S3 unreachable, object unreadable); the handler maps it, clients retry. */
+export class ColdReadError extends Error {
+  override name = "ColdReadError";
+}
+
+const OUT_OF_RANGE: ReadOutcome = { code: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
+
 /** Kafka's producer.id.expiration.ms default. */
 const PRODUCER_ID_TTL_MS = 86_400_000;
 /** Every partition's leader epoch: one broker, always the leader. */
@@ -37,6 +64,11 @@ export const LEADER_EPOCH = 0;
 export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
   readonly types = ["log-start", "producers"] as const;
   private readonly topics = new Map<Uuid, TopicState>();
+  private cold: ColdStore | null = null;
+  private poolBytes = Infinity;
+  private releasing = false;
+  /** Bytes of durable batches not yet in S3, over all partitions (0 without an S3 tier). */
+  unflushedBytes = 0;
 
   constructor(
     private readonly catalog: Catalog,
@@ -62,6 +94,98 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
 
   partition(name: string, index: number): Partition | undefined {
     return this.topic(name)?.partitions[index];
+  }
+
+  *partitions(): IterableIterator<Partition> {
+    for (const t of this.topics.values()) yield* t.partitions;
+  }
+
+  // --- the S3 tier -------------------------------------------------------------------------------------------
+
+  /** Turns on tiering: reads below the WAL go to `cold`, and unflushed bytes are bounded by `poolBytes`. */
+  attachCold(cold: ColdStore, poolBytes: number): void {
+    this.cold = cold;
+    this.poolBytes = poolBytes;
+    this.wal.setGate(() => this.unflushedBytes < this.poolBytes);
+  }
+
+  get tiered(): boolean {
+    return this.cold !== null;
+  }
+
+  /** Fraction of the memory pool taken by unflushed batches. */
+  get poolUse(): number {
+    return this.unflushedBytes / this.poolBytes;
+  }
+
+  /** The oldest unflushed batches of p (views of memory chunks or WAL reads), up to maxBytes but at least one. */
+  unflushedBatches(p: Partition, maxBytes: number): { batches: Uint8Array[]; bytes: number; base: number; last: number } | null {
+    const idx = p.index;
+    let i = p.flushedOffset < p.highWatermark ? idx.find(p.flushedOffset) : -1;
+    if (i < 0) return null;
+    const batches: Uint8Array[] = [];
+    let bytes = 0;
+    const base = idx.base[i]!;
+    let last = base;
+    for (; i < idx.end && (bytes === 0 || bytes + idx.size[i]! <= maxBytes); i++) {
+      batches.push(this.batchAt(p, i));
+      bytes += idx.size[i]!;
+      last = idx.last[i]!;
+    }
+    return { batches, bytes, base, last };
+  }
+
+  /** Offsets below `end` of p are now in S3 (their record is durable); `since` is when the batches were taken. */
+  markFlushed(p: Partition, end: number, bytes: number, since: number): void {
+    if (end <= p.flushedOffset) return;
+    p.flushedOffset = end;
+    const freed = Math.min(bytes, p.unflushedBytes);
+    p.unflushedBytes -= freed;
+    this.unflushedBytes -= freed;
+    // Whatever is left arrived after the flush took its batches (or did not fit the object): age it from then.
+    p.unflushedSince = p.unflushedBytes > 0 ? since : 0;
+    this.wal.resume();
+  }
+
+  /** Deletes the WAL segments whose every batch is in S3; returns how many went. */
+  async releaseFlushed(): Promise<number> {
+    if (!this.cold || this.releasing) return 0;
+    const limit = Math.min(this.oldestUnflushedSegment(), this.wal.currentSegment);
+    const oldest = this.wal.oldestSegment;
+    if (oldest === null || oldest >= limit) return 0;
+    this.releasing = true;
+    try {
+      await this.saveProducerState(limit - 1);
+      // Flushes only move forward meanwhile, so every segment below limit is still wholly in S3.
+      for (const p of this.partitions()) p.index.dropSegmentsUpTo(limit - 1);
+      return this.wal.deleteSegmentsBefore(limit);
+    } finally {
+      this.releasing = false;
+    }
+  }
+
+  /** The WAL segment holding the oldest batch not yet in S3 (Infinity when everything is). */
+  private oldestUnflushedSegment(): number {
+    let min = Infinity;
+    for (const p of this.partitions()) {
+      if (p.deleted || p.flushedOffset >= p.highWatermark) continue;
+      const i = p.index.find(p.flushedOffset);
+      if (i >= 0 && p.index.seg[i]! < min) min = p.index.seg[i]!;
+    }
+    return min;
+  }
+
+  /** Idempotent producers' state lives in the WAL until its segments go: keep it in the metadata log first. */
+  private async saveProducerState(upToSegment: number): Promise<void> {
+    const recs: MetaRecord[] = [];
+    for (const t of this.topics.values()) {
+      for (const p of t.partitions) {
+        if (!p.index.hasSegmentUpTo(upToSegment)) continue;
+        const states = p.producers.snapshot(p.highWatermark);
+        if (states.length) recs.push({ type: "producers", topic: t.meta.id, partition: p.id, states });
+      }
+    }
+    if (recs.length) await this.meta.append(...recs);
   }
 
   // --- appends ---------------------------------------------------------------------------------------------
@@ -116,6 +240,11 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
       const maxTs = dv.getInt32(35) * 4294967296 + dv.getUint32(39);
       p.index.push(e.baseOffset, last, maxTs, e.segment, e.pos, b.length, e.chunk);
       p.highWatermark = last + 1;
+      if (this.cold !== null) {
+        if (p.unflushedBytes === 0) p.unflushedSince = Date.now();
+        p.unflushedBytes += b.length;
+        this.unflushedBytes += b.length;
+      }
       (touched ??= []).push(p);
     }
     if (touched) for (const p of touched) p.wake();
@@ -130,7 +259,14 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     this.logger.warn(`log: ${entries.length} appends to ${parts.size} partitions failed (${err.message}); offsets rolled back`);
   }
 
-  async dropping(segment: number): Promise<void> {
+  async dropping(segment: number): Promise<boolean> {
+    if (this.cold) {
+      // With S3, a segment goes only when all it holds is in S3; the log start stays where it is.
+      if (segment >= this.oldestUnflushedSegment()) return false;
+      await this.saveProducerState(segment);
+      for (const p of this.partitions()) p.index.dropSegmentsUpTo(segment);
+      return true;
+    }
     const recs: MetaRecord[] = [];
     for (const t of this.topics.values()) {
       for (const p of t.partitions) {
@@ -151,16 +287,39 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
         if (kept !== null && kept > p.logStartOffset) p.logStartOffset = kept;
       }
     }
+    return true;
   }
 
   // --- reads -----------------------------------------------------------------------------------------------
 
   /**
    * Batches from `offset` on, up to maxBytes; with minOne the first batch is returned even when larger (KIP-74).
-   * Views of memory chunks where cached, else read from the WAL.
+   * Views of memory chunks where cached, else read from the WAL: synchronous. Only offsets that S3 alone holds
+   * return a promise.
    */
-  read(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome {
-    if (offset < p.logStartOffset || offset > p.highWatermark) return { code: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
+  read(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome | Promise<ReadOutcome> {
+    if (offset < p.logStartOffset || offset > p.highWatermark) return OUT_OF_RANGE;
+    if (offset < this.coldEnd(p)) return this.readCold(p, offset, maxBytes, minOne);
+    return this.readLocal(p, offset, maxBytes, minOne);
+  }
+
+  /** Offsets below this are only in S3: under the first batch the WAL index still has, and flushed. */
+  private coldEnd(p: Partition): number {
+    if (this.cold === null) return 0;
+    const idx = p.index;
+    return idx.length === 0 ? p.flushedOffset : Math.min(idx.base[idx.start]!, p.flushedOffset);
+  }
+
+  private async readCold(p: Partition, offset: number, maxBytes: number, minOne: boolean): Promise<ReadOutcome> {
+    const r = await this.cold!.read(p, offset, maxBytes, minOne);
+    // Other requests ran during the GETs: retention may have moved the log start past offset.
+    if (offset < p.logStartOffset) return OUT_OF_RANGE;
+    if (r !== null) return { code: 0, records: r.records, bytes: r.bytes };
+    // S3 holds nothing at or after offset any more (compacted away): the next batch is in the WAL.
+    return this.readLocal(p, offset, maxBytes, minOne);
+  }
+
+  private readLocal(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome {
     const records: Uint8Array[] = [];
     let bytes = 0;
     const idx = p.index;
@@ -176,8 +335,24 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     return { code: 0, records, bytes };
   }
 
+  /** Bytes a fetch from offset would get, counted only up to `enough` (S3-only ranges count as enough). */
+  available(p: Partition, offset: number, enough: number): number {
+    if (offset >= p.highWatermark) return 0;
+    if (offset < this.coldEnd(p)) return enough;
+    const idx = p.index;
+    let n = 0;
+    for (let i = idx.find(offset); i >= 0 && i < idx.end && n < enough; i++) n += idx.size[i]!;
+    return n;
+  }
+
   /** ListOffsets by timestamp: the first record with timestamp >= ts (Kafka's semantics), or null. */
-  offsetForTimestamp(p: Partition, ts: number): OffsetAndTimestamp | null {
+  offsetForTimestamp(p: Partition, ts: number): OffsetAndTimestamp | null | Promise<OffsetAndTimestamp | null> {
+    if (p.logStartOffset >= this.coldEnd(p)) return this.localOffsetForTimestamp(p, ts);
+    // S3 covers everything from the log start up to what the WAL holds, so a hit there is the first one.
+    return this.cold!.offsetForTimestamp(p, ts).then((r) => r ?? this.localOffsetForTimestamp(p, ts));
+  }
+
+  private localOffsetForTimestamp(p: Partition, ts: number): OffsetAndTimestamp | null {
     const idx = p.index;
     for (let i = idx.start; i < idx.end; i++) {
       if (idx.maxTs[i]! < ts) continue;
@@ -189,11 +364,21 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
   }
 
   /** ListOffsets MAX_TIMESTAMP: the first record carrying the partition's largest timestamp, or null. */
-  maxTimestamp(p: Partition): OffsetAndTimestamp | null {
+  maxTimestamp(p: Partition): OffsetAndTimestamp | null | Promise<OffsetAndTimestamp | null> {
     const idx = p.index;
     let best = -1;
     for (let i = idx.start; i < idx.end; i++) if (best < 0 || idx.maxTs[i]! > idx.maxTs[best]!) best = i;
+    const coldMax = this.cold?.maxTimestamp(p) ?? -1;
+    if (coldMax >= 0 && (best < 0 || coldMax >= idx.maxTs[best]!)) {
+      // The earliest record with that timestamp is in S3 (which covers every offset below the WAL's).
+      return this.cold!.offsetForTimestamp(p, coldMax).then((r) => r ?? this.localMaxTimestamp(p, best));
+    }
+    return this.localMaxTimestamp(p, best);
+  }
+
+  private localMaxTimestamp(p: Partition, best: number): OffsetAndTimestamp | null {
     if (best < 0) return null;
+    const idx = p.index;
     const ts = idx.maxTs[best]!;
     for (const r of decodeRecords(this.batchAt(p, best))) if (r.timestamp === ts) return { offset: r.offset, timestamp: ts };
     return { offset: idx.last[best]!, timestamp: ts };
@@ -209,11 +394,19 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
   /** Rebuilds indexes, offsets and producer state from the WAL (after the metadata log was replayed). */
   async replayWal(): Promise<{ entries: number; segments: number; truncatedBytes: number }> {
     const stats = await this.wal.replay((e) => this.replayEntry(e));
-    for (const t of this.topics.values()) {
-      for (const p of t.partitions) {
-        if (p.nextOffset < p.logStartOffset) p.nextOffset = p.logStartOffset;
-        p.highWatermark = p.nextOffset;
+    const now = Date.now();
+    for (const p of this.partitions()) {
+      if (p.nextOffset < p.logStartOffset) p.nextOffset = p.logStartOffset;
+      if (this.cold !== null) {
+        // S3 may hold more than the WAL (its segments went once flushed): offsets continue after both.
+        p.flushedOffset = Math.max(this.cold.end(p), p.logStartOffset);
+        if (p.nextOffset < p.flushedOffset) p.nextOffset = p.flushedOffset;
+        const idx = p.index;
+        for (let i = idx.find(p.flushedOffset); i >= 0 && i < idx.end; i++) p.unflushedBytes += idx.size[i]!;
+        this.unflushedBytes += p.unflushedBytes;
+        p.unflushedSince = p.unflushedBytes > 0 ? now : 0;
       }
+      p.highWatermark = p.nextOffset;
     }
     return stats;
   }
@@ -253,7 +446,12 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     if (!t) return;
     t.deleted = true;
     this.topics.delete(m.id);
-    for (const p of t.partitions) p.wake();
+    for (const p of t.partitions) {
+      this.unflushedBytes -= p.unflushedBytes; // never flushed now: give the pool back
+      p.unflushedBytes = 0;
+      p.wake();
+    }
+    this.wal.resume();
   }
 
   partitionsAdded(m: TopicMeta): void {
@@ -274,6 +472,7 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
       if (offset <= p.logStartOffset) return;
       p.logStartOffset = offset;
       p.index.dropBefore(offset);
+      if (p.flushedOffset < offset) p.flushedOffset = offset;
       if (p.nextOffset < offset) p.nextOffset = offset;
       if (p.highWatermark < offset) p.highWatermark = offset;
     } else if (rec.type === "producers") {

@@ -1,6 +1,8 @@
 // A topic's runtime state and its partitions. Offsets: logStartOffset ≤ highWatermark ≤ nextOffset.
 // nextOffset counts appends whose WAL write is still under way; highWatermark is the durable end, the only part
 // consumers see. Fetches waiting for data register a waiter that a high-watermark move wakes.
+// With an S3 tier, logStartOffset ≤ flushedOffset ≤ highWatermark: everything below flushedOffset is in S3, the
+// rest ("unflushed") lives only in the WAL and counts against the memory pool.
 import type { TopicMeta } from "../meta/catalog.ts";
 import { topicConfig } from "../meta/topic-configs.ts";
 import { BatchIndex } from "./batch-index.ts";
@@ -37,6 +39,12 @@ export class Partition {
   logStartOffset = 0;
   nextOffset = 0;
   highWatermark = 0;
+  /** With an S3 tier: offsets below this are in S3, so the WAL may let them go. */
+  flushedOffset = 0;
+  /** Bytes of durable batches at or above flushedOffset. */
+  unflushedBytes = 0;
+  /** When the oldest unflushed batch became durable (Date.now()), 0 when there is none. */
+  unflushedSince = 0;
   readonly index = new BatchIndex();
   readonly producers = new ProducerStates();
   private waiters: Set<() => void> | null = null;

@@ -96,6 +96,8 @@ export class MetadataLog {
   private scheduled = false;
   private bytesAtLastCompaction: number;
   private closed = false;
+  /** Records applied so far (replayed or appended): tells an uploader whether anything changed. */
+  applied = 0;
 
   private constructor(private readonly path: string, private readonly logger: Logger, private replayed: MetaRecord[], size: number) {
     this.fd = openSync(path, "r+");
@@ -139,6 +141,7 @@ export class MetadataLog {
   }
 
   private dispatch(rec: MetaRecord): void {
+    this.applied++;
     const owner = this.owners.get(rec.type);
     if (!owner) {
       this.logger.warn(`metadata log: skipping record of unknown type ${rec.type}`);
@@ -225,15 +228,8 @@ export class MetadataLog {
     this.compacting = true;
     const tmp = `${this.path}.tmp`;
     try {
-      const recs = this.allOwners.flatMap((o) => o.snapshot());
-      const bufs = recs.map(encodeMetaRecord);
-      const total = bufs.reduce((n, b) => n + b.length, 0);
-      const buf = Buffer.allocUnsafe(total);
-      let o = 0;
-      for (const b of bufs) {
-        buf.set(b, o);
-        o += b.length;
-      }
+      const { buf, records } = this.image();
+      const total = buf.length;
       const fd = openSync(tmp, "w");
       try {
         let done = 0;
@@ -246,7 +242,7 @@ export class MetadataLog {
       fsyncDir(dirname(this.path));
       closeSync(this.fd);
       this.fd = openSync(this.path, "r+");
-      this.logger.debug(`metadata log: compacted ${this.size} bytes to ${total} (${recs.length} records)`);
+      this.logger.debug(`metadata log: compacted ${this.size} bytes to ${total} (${records} records)`);
       this.size = total;
       this.bytesAtLastCompaction = total;
     } catch (e) {
@@ -255,6 +251,21 @@ export class MetadataLog {
       this.compacting = false;
     }
     this.flush();
+  }
+
+  /**
+   * The owners' current state as a metadata-log file image (what compaction writes, and what the S3 tier uploads).
+   * Synchronous, so it is consistent: every owner applies durable records only between event-loop turns.
+   */
+  image(): { buf: Buffer; records: number } {
+    const bufs = this.allOwners.flatMap((o) => o.snapshot()).map(encodeMetaRecord);
+    const buf = Buffer.allocUnsafe(bufs.reduce((n, b) => n + b.length, 0));
+    let o = 0;
+    for (const b of bufs) {
+      buf.set(b, o);
+      o += b.length;
+    }
+    return { buf, records: bufs.length };
   }
 
   get bytes(): number {

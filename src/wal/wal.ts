@@ -53,9 +53,9 @@ export interface WalListener<M> {
   failed(entries: WalEntry<M>[], err: WalError): void;
   /**
    * Segment `id` is about to be deleted because --wal-max-disk-size needs the space: whatever it holds must be
-   * given up (log start offsets moved) before the promise resolves.
+   * given up (or be safe elsewhere) before the promise resolves. Resolving false keeps the segment.
    */
-  dropping(id: number): Promise<void>;
+  dropping(id: number): Promise<boolean>;
 }
 
 export interface ReplayedEntry {
@@ -130,7 +130,9 @@ export class Wal<M> {
   private chunkBytes = 0;
   private nextChunk = 1;
   private closed = false;
+  private draining = false;
   private listener: WalListener<M> | null = null;
+  private gate: (() => boolean) | null = null;
 
   constructor(private readonly opts: WalOptions) {
     mkdirSync(opts.dir, { recursive: true });
@@ -138,6 +140,18 @@ export class Wal<M> {
 
   setListener(l: WalListener<M>): void {
     this.listener = l;
+  }
+
+  /**
+   * Back-pressure: while `open()` is false, queued groups are not written (their appends wait, nothing is
+   * dropped). Call resume() when it may have turned true. Shutdown writes everything regardless.
+   */
+  setGate(open: () => boolean): void {
+    this.gate = open;
+  }
+
+  resume(): void {
+    this.kick();
   }
 
   // --- start-up ------------------------------------------------------------------------------------------------
@@ -276,6 +290,7 @@ export class Wal<M> {
   private pump(): void {
     this.timer = null;
     if (this.writing) return;
+    if (this.gate !== null && !this.draining && !this.gate()) return; // resume() starts again
     let g = this.sealed.shift();
     if (!g && this.open && this.open.entries.length > 0) {
       g = this.open;
@@ -416,7 +431,7 @@ export class Wal<M> {
     while (this.diskBytes + extra > max) {
       const oldest = this.segments.values().next().value as Segment | undefined;
       if (!oldest || oldest === this.current || oldest.id >= (this.current?.id ?? Infinity)) return;
-      await this.dropSegment(oldest);
+      if (!(await this.dropSegment(oldest))) return;
     }
   }
 
@@ -428,12 +443,34 @@ export class Wal<M> {
     }
   }
 
-  private async dropSegment(seg: Segment): Promise<void> {
-    await this.listener?.dropping(seg.id);
-    if (!this.segments.has(seg.id)) return;
+  private async dropSegment(seg: Segment): Promise<boolean> {
+    if (this.listener && !(await this.listener.dropping(seg.id))) return false;
+    if (!this.segments.has(seg.id)) return true;
     this.opts.logger.info(`WAL: deleting segment ${seg.id} (--wal-max-disk-size ${this.opts.maxDiskBytes})`);
+    this.forget(seg);
+    return true;
+  }
+
+  /** Deletes every segment with an id below `id` (never the one being written): their entries are safe elsewhere. */
+  deleteSegmentsBefore(id: number): number {
+    let n = 0;
+    for (const seg of [...this.segments.values()]) {
+      if (seg.id >= id || seg.id >= (this.current?.id ?? Infinity)) break;
+      this.forget(seg);
+      n++;
+    }
+    if (n) this.opts.logger.debug(`WAL: deleted ${n} segments below ${id}, their entries are in S3`);
+    return n;
+  }
+
+  private forget(seg: Segment): void {
     for (const [id, c] of this.chunks) if (c.segment === seg.id) this.dropChunk(id);
     this.deleteSegment(seg);
+  }
+
+  /** Id of the segment being written. */
+  get currentSegment(): number {
+    return this.current?.id ?? 0;
   }
 
   private deleteSegment(seg: Segment): void {
@@ -490,12 +527,18 @@ export class Wal<M> {
 
   // --- shutdown ------------------------------------------------------------------------------------------------
 
-  /** Writes and syncs everything queued, then closes the files. */
-  async close(): Promise<void> {
+  /** Writes and syncs everything queued (past the back-pressure gate); the files stay open for reads. */
+  async drain(): Promise<void> {
+    this.draining = true;
     while (this.writing || this.sealed.length > 0 || (this.open && this.open.entries.length > 0)) {
       if (!this.writing && this.timer === null) this.pump();
       await new Promise((r) => setTimeout(r, 1));
     }
+  }
+
+  /** Writes and syncs everything queued, then closes the files. */
+  async close(): Promise<void> {
+    await this.drain();
     this.closed = true;
     this.timer?.cancel();
     const prepared = this.prepared;

@@ -131,3 +131,14 @@ export async function startMinio(): Promise<MinioServer> {
     },
   };
 }
+
+/** Broker config overrides for an in-process broker on a MinIO bucket. */
+export function s3Overrides(server: MinioServer, bucket: string): { s3: { bucket: string; region: string; endpoint: string; prefix: string } } {
+  useMinioCredentials();
+  return { s3: { bucket, region: "us-east-1", endpoint: server.endpoint, prefix: "" } };
+}
+
+/** Flags (and env) for a spawned broker on a MinIO bucket. */
+export function s3Flags(server: MinioServer, bucket: string): string[] {
+  return ["--s3-bucket", bucket, "--s3-endpoint", server.endpoint, "--s3-region", "us-east-1"];
+}

@@ -38,7 +38,7 @@ describe("WAL", () => {
     dirs.push(dir);
     const wal = newWal(dir);
     const durable: string[] = [];
-    wal.setListener({ durable: (es) => durable.push(...es.map((e) => e.meta)), failed: () => {}, dropping: async () => {} });
+    wal.setListener({ durable: (es) => durable.push(...es.map((e) => e.meta)), failed: () => {}, dropping: async () => true });
     await wal.replay(() => {});
     await wal.start();
     const entries: WalEntry<string>[] = [];
@@ -73,7 +73,7 @@ describe("WAL", () => {
     const dir = tempDir();
     dirs.push(dir);
     const wal = newWal(dir);
-    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => {} });
+    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => true });
     await wal.replay(() => {});
     await wal.start();
     const waits = [];
@@ -86,7 +86,7 @@ describe("WAL", () => {
 
     const { seen, wal: w2 } = await collect(dir);
     expect(seen.map((e) => e.baseOffset)).toEqual([...Array(400).keys()]);
-    w2.setListener({ durable: () => {}, failed: () => {}, dropping: async () => {} });
+    w2.setListener({ durable: () => {}, failed: () => {}, dropping: async () => true });
     await w2.start();
     const more = new WalEntry(TOPIC, 0, 400, batch(400), "");
     await w2.append(more);
@@ -100,7 +100,7 @@ describe("WAL", () => {
     const dir = tempDir();
     dirs.push(dir);
     const wal = newWal(dir);
-    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => {} });
+    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => true });
     await wal.replay(() => {});
     await wal.start();
     const es = [0, 1, 2].map((i) => new WalEntry(TOPIC, 0, i, batch(i), ""));
@@ -118,7 +118,7 @@ describe("WAL", () => {
     expect(stats.truncatedBytes).toBeGreaterThan(0);
     const img = readFileSync(seg);
     expect(img.subarray(last.pos - ENTRY_HEADER).every((x) => x === 0)).toBe(true);
-    w2.setListener({ durable: () => {}, failed: () => {}, dropping: async () => {} });
+    w2.setListener({ durable: () => {}, failed: () => {}, dropping: async () => true });
     await w2.start();
     await w2.append(new WalEntry(TOPIC, 0, 2, batch(2), ""));
     await w2.close();
@@ -130,7 +130,7 @@ describe("WAL", () => {
     const dir = tempDir();
     dirs.push(dir);
     const wal = newWal(dir);
-    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => {} });
+    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => true });
     await wal.replay(() => {});
     await wal.start();
     const es: WalEntry<string>[] = [];
@@ -154,7 +154,7 @@ describe("WAL", () => {
     dirs.push(dir);
     const wal = newWal(dir);
     const failed: string[] = [];
-    wal.setListener({ durable: () => {}, failed: (es) => failed.push(...es.map((e) => e.meta)), dropping: async () => {} });
+    wal.setListener({ durable: () => {}, failed: (es) => failed.push(...es.map((e) => e.meta)), dropping: async () => true });
     await wal.replay(() => {});
     await wal.start();
     await wal.append(new WalEntry(TOPIC, 0, 0, batch(0), "ok"));
@@ -179,7 +179,7 @@ describe("WAL", () => {
     dirs.push(dir);
     const wal = newWal(dir, { maxDiskBytes: 4 * 64 * 1024 });
     const dropped: number[] = [];
-    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async (id) => void dropped.push(id) });
+    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async (id) => (dropped.push(id), true) });
     await wal.replay(() => {});
     await wal.start();
     const waits = [];
@@ -200,7 +200,7 @@ describe("WAL", () => {
     const dir = tempDir();
     dirs.push(dir);
     const wal = newWal(dir);
-    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => {} });
+    wal.setListener({ durable: () => {}, failed: () => {}, dropping: async () => true });
     await wal.replay(() => {});
     await wal.start();
     const big = new WalEntry(TOPIC, 0, 0, batch(0, 200 * 1024), "");

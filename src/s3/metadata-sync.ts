@@ -1,0 +1,96 @@
+// The metadata log in the bucket (<root>metadata.log): a snapshot image of every metadata owner (topics, configs,
+// committed offsets, producer state, log start offsets, the S3 manifest) in the metadata log's own file format.
+// Uploaded after flushes and periodically when anything changed (at most once a second), and on shutdown after
+// the last flush. A start with an empty data dir downloads it as its metadata.log; restore.ts then reconciles
+// it with what the bucket really holds.
+import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Logger } from "../logger.ts";
+import { metadataKey } from "./keys.ts";
+import { ObjectNotFound, type ObjectStore } from "./store.ts";
+
+/** What the uploader needs from the metadata log. */
+export interface MetadataImage {
+  image(): { buf: Uint8Array; records: number };
+  readonly applied: number;
+}
+
+const MIN_GAP_MS = 1_000;
+
+export class MetadataUploader {
+  private uploadedAt = -1;
+  private lastUpload = 0;
+  private running: Promise<void> | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  uploads = 0;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly root: string,
+    private readonly meta: MetadataImage,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Uploads every `intervalMs` when something changed. */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => this.maybeUpload(), Math.max(MIN_GAP_MS, intervalMs));
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Uploads soon if anything changed since the last upload (at most once a second). */
+  maybeUpload(): void {
+    if (this.running || this.meta.applied === this.uploadedAt) return;
+    const wait = this.lastUpload + MIN_GAP_MS - Date.now();
+    if (wait > 0) {
+      setTimeout(() => this.maybeUpload(), wait).unref?.();
+      return;
+    }
+    void this.upload().catch((e: Error) => this.logger.warn(`uploading the metadata log to S3 failed (will retry): ${e.message}`));
+  }
+
+  /** Uploads the current image now (after any upload in progress). */
+  async upload(): Promise<void> {
+    while (this.running) await this.running.catch(() => {});
+    const applied = this.meta.applied;
+    const { buf, records } = this.meta.image(); // consistent: taken synchronously
+    this.lastUpload = Date.now();
+    this.running = this.store.put(metadataKey(this.root), buf).then(() => {
+      this.uploadedAt = applied;
+      this.uploads++;
+      this.logger.debug(`uploaded the metadata log to S3 (${records} records, ${buf.length} bytes)`);
+    });
+    try {
+      await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+}
+
+/**
+ * Writes the bucket's metadata log into `path` (a fresh data dir), fsync'd. Returns false when the bucket has none.
+ */
+export async function downloadMetadata(store: ObjectStore, root: string, path: string): Promise<{ bytes: number } | null> {
+  let body: Uint8Array;
+  try {
+    body = (await store.get(metadataKey(root))).body;
+  } catch (e) {
+    if (e instanceof ObjectNotFound) return null;
+    throw e;
+  }
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, body);
+  const fd = openSync(tmp, "r");
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+  const dfd = openSync(dirname(path), "r");
+  fsyncSync(dfd);
+  closeSync(dfd);
+  return { bytes: body.length };
+}
