@@ -82,6 +82,8 @@ export class Broker {
         syncIntervalMs: config.walSyncIntervalMs,
         maxDiskBytes: config.walMaxDiskSize,
         cacheBytes: config.chunkPoolMemory,
+        // With S3 the pool bounds unflushed data: groups small enough that the back-pressure gate bites in steps.
+        maxGroupBytes: config.s3 ? Math.max(64 * 1024, Math.floor(config.chunkPoolMemory / 8)) : undefined,
         logger,
       });
       const log = new Log(catalog, meta, wal, logger);

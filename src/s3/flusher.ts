@@ -34,7 +34,7 @@ export interface FlusherOptions {
 /** Pool use at which partitions are flushed before they are due. */
 export const EARLY_FLUSH = 0.75;
 const CONCURRENCY = 4;
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 10_000;
 
 export class Flusher {
   private readonly inFlight = new Set<Partition>();

@@ -27,6 +27,8 @@ export interface WalOptions {
   /** 0 = unlimited. */
   maxDiskBytes: number;
   cacheBytes: number;
+  /** A group is sealed once it holds this much, so a back-pressure gate lets writes through in bounded steps. */
+  maxGroupBytes?: number;
   logger: Logger;
 }
 
@@ -255,6 +257,10 @@ export class Wal<M> {
     const size = ENTRY_HEADER + entry.batch.length;
     entry.seq = this.nextSeq++;
     if (this.open === null) this.open = new Group<M>(performance.now());
+    if (this.open.entries.length > 0 && this.open.bytes + size > (this.opts.maxGroupBytes ?? Infinity)) {
+      this.sealed.push(this.open);
+      this.open = new Group<M>(performance.now());
+    }
     if (this.tailPos + size > this.tailCapacity) {
       // Does not fit the segment the queue is writing into: this and later entries go to a new segment.
       if (this.open.entries.length > 0) {

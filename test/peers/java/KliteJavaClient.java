@@ -5,6 +5,7 @@
 //   produce      --bootstrap H:P --topic T --count N --partitions P [--compression none|gzip|snappy|lz4|zstd] [--acks all|1]
 //   consume      --bootstrap H:P --topic T --count N --partitions P [--timeout-ms MS]
 //   stream       --bootstrap H:P --topic T --acked-file F [--interval-ms MS]
+//   dump         --bootstrap H:P --topic T --partitions P [--timeout-ms MS]
 //
 // produce/consume share one deterministic record model: record i goes to partition i % P with key "k-<i>", the value
 // value(i), headers "idx" = i (text) and "h2" = h2(i) (null on some records, empty on others), and the timestamp
@@ -13,6 +14,10 @@
 //
 // stream is the crash test's producer: an acks=all idempotent producer sending unique keys "s-<n>" until SIGTERM, then
 // flush + close; each acknowledged record is appended as "key partition offset" to the acked file, failed ones never.
+//
+// dump reads every partition from its beginning to the end offset it had when dump started and prints one line per
+// record, "partition offset key value" (UTF-8; "<null>" for a null key or value), for tests of retention and
+// compaction. A consumer error, or offsets that do not increase, exit 1.
 
 import java.io.BufferedWriter;
 import java.io.FileWriter;
@@ -66,6 +71,7 @@ public final class KliteJavaClient {
             case "produce": code = produce(a); break;
             case "consume": code = consume(a); break;
             case "stream": code = stream(a); break;
+            case "dump": code = dump(a); break;
             default: usage("unknown subcommand " + argv[0]); return;
         }
         System.out.flush();
@@ -192,18 +198,24 @@ public final class KliteJavaClient {
     // ----------------------------------------------------------------------------------------------------------
     // consume
 
+    /** An assign-and-seek consumer of byte arrays: no group, no auto commit, earliest on a reset. */
+    static Properties consumerProperties(Map<String, String> a, String clientId) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        return p;
+    }
+
     static int consume(Map<String, String> a) {
         String topic = req(a, "topic");
         long count = Long.parseLong(req(a, "count"));
         int partitions = Integer.parseInt(req(a, "partitions"));
         long timeoutMs = Long.parseLong(a.getOrDefault("timeout-ms", "120000"));
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
-        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "klite-java-consumer");
-        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        Properties p = consumerProperties(a, "klite-java-consumer");
 
         // Expected end offset of each partition: how many of records 0..count-1 go there.
         long[] wantEnd = new long[partitions];
@@ -377,6 +389,46 @@ public final class KliteJavaClient {
     }
 
     // ----------------------------------------------------------------------------------------------------------
+    // dump (retention and compaction tests)
+
+    static String text(byte[] b) {
+        return b == null ? "<null>" : new String(b, StandardCharsets.UTF_8);
+    }
+
+    static int dump(Map<String, String> a) {
+        String topic = req(a, "topic");
+        int partitions = Integer.parseInt(req(a, "partitions"));
+        long timeoutMs = Long.parseLong(a.getOrDefault("timeout-ms", "120000"));
+        Properties p = consumerProperties(a, "klite-java-dump");
+        StringBuilder out = new StringBuilder();
+        try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int q = 0; q < partitions; q++) tps.add(new TopicPartition(topic, q));
+            consumer.assign(tps);
+            consumer.seekToBeginning(tps);
+            Map<TopicPartition, Long> ends = consumer.endOffsets(tps, Duration.ofSeconds(30));
+            long[] last = new long[partitions];
+            Arrays.fill(last, -1);
+            long deadline = System.currentTimeMillis() + timeoutMs;
+            for (;;) {
+                boolean done = true;
+                for (TopicPartition tp : tps) if (consumer.position(tp, Duration.ofSeconds(30)) < ends.get(tp)) done = false;
+                if (done) break;
+                if (System.currentTimeMillis() > deadline) return fail("dump: timed out; positions short of " + ends);
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                    if (r.offset() <= last[r.partition()]) return fail("dump: offset " + r.offset() + " of partition " + r.partition() + " after " + last[r.partition()]);
+                    last[r.partition()] = r.offset();
+                    if (r.offset() < ends.get(new TopicPartition(topic, r.partition()))) {
+                        out.append(r.partition()).append(' ').append(r.offset()).append(' ').append(text(r.key())).append(' ').append(text(r.value())).append('\n');
+                    }
+                }
+            }
+        }
+        System.out.print(out);
+        return 0;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
 
     static int fail(String message) {
         System.err.println(message);
@@ -401,7 +453,7 @@ public final class KliteJavaClient {
 
     static void usage(String why) {
         System.err.println("KliteJavaClient: " + why);
-        System.err.println("usage: create-topic|produce|consume|stream --bootstrap H:P --topic T [--count N --partitions P --compression C --acks all|1 --acked-file F]");
+        System.err.println("usage: create-topic|produce|consume|stream|dump --bootstrap H:P --topic T [--count N --partitions P --compression C --acks all|1 --acked-file F]");
         System.exit(2);
     }
 }
