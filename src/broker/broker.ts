@@ -20,6 +20,7 @@ import { lockDataDir } from "./lock.ts";
 import { GroupCoordinator } from "../groups/coordinator.ts";
 import { OffsetStore } from "../groups/offsets.ts";
 import type { S3Tier } from "../s3/tier.ts";
+import type { ObjectStore } from "../s3/store.ts";
 import { buildTier, openBucket } from "./wiring-s3.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -61,15 +62,18 @@ export class Broker {
     return this.parts.tier;
   }
 
-  /** Starts a broker: recovery, then the listener. Resolves once it serves clients. */
-  static async start(config: Config, logger: Logger): Promise<Broker> {
+  /**
+   * Starts a broker: recovery, then the listener. Resolves once it serves clients. `hooks.objectStore` replaces the
+   * S3 client (benchmarks count requests through it).
+   */
+  static async start(config: Config, logger: Logger, hooks: { objectStore?: ObjectStore } = {}): Promise<Broker> {
     const t0 = performance.now();
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
     const unlock = lockDataDir(dataDir);
     try {
       // With S3 and an empty data dir, the metadata log may come from the bucket (before meta.properties is written).
-      const bucket = await openBucket(config, dataDir, logger);
+      const bucket = await openBucket(config, dataDir, logger, hooks.objectStore);
       const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId, nodeId: config.nodeId });
       const state = { stopped: false, ready: false };
       const health = config.health ? startHealthServer(config.health.host, config.health.port, { ready: () => state.ready, role: () => "primary" }) : null;

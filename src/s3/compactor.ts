@@ -6,7 +6,8 @@
 // dirty end, keeps a record unless a newer one has its key (or it is an expired tombstone), and writes runs of
 // neighbouring objects as one object of up to --s3-target-object-size under the first one's key (If-Match its
 // ETag). Kept batches keep their base offset and last offset delta, so consumers step over whatever vanished;
-// emptied batches and objects disappear, leaving gaps that fetches skip. Each run is swapped in the manifest with
+// emptied batches and objects disappear, leaving gaps that fetches skip. The newest record of the range is always
+// kept, so the range never ends in a gap. Each run is swapped in the manifest with
 // one record before the objects it replaced are deleted (by the garbage collector): readers that raced with it
 // get a 412 or 404 and look again (cold.ts). Reads are paced at --compaction-read-rate.
 import type { Partition } from "../log/partition.ts";
@@ -75,13 +76,15 @@ export class Compactor {
     const po = this.manifest.of(p);
     const entries = [...po.entries];
     const dirtyFrom = po.find(po.cleaned);
-    // Pass 1: the newest offset of every key in the dirty objects.
+    // Pass 1: the newest offset of every key in the dirty objects, and the newest record of all.
     const newest = new Map<string, number>();
+    let lastRecord = -1;
     let dirtyEnd = dirtyFrom;
     for (; dirtyEnd < entries.length && newest.size < MAX_KEYS; dirtyEnd++) {
       for (const batch of await this.batchesOf(entries[dirtyEnd]!)) {
         retainRecords(batch, (r) => {
           if (r.key) newest.set(Buffer.from(r.key).toString("latin1"), r.offset);
+          lastRecord = r.offset;
           return true;
         });
       }
@@ -90,7 +93,9 @@ export class Compactor {
     const horizon = now - Number(topicConfig(p.topic.meta.configs, "delete.retention.ms"));
     let removed = 0;
     const keep = (r: RecordRef): boolean => {
-      if (r.key === null) return true;
+      // The newest record stays even as an expired tombstone: the compacted range must not end in an empty
+      // stretch, or a consumer positioned there would get nothing back until new data arrives.
+      if (r.key === null || r.offset === lastRecord) return true;
       const newer = newest.get(Buffer.from(r.key).toString("latin1"));
       const ok = (newer === undefined || newer <= r.offset) && !(r.tombstone && r.timestamp < horizon);
       if (!ok) removed++;
