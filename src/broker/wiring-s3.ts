@@ -8,7 +8,6 @@ import type { Log } from "../log/log.ts";
 import type { Logger } from "../logger.ts";
 import type { Catalog } from "../meta/catalog.ts";
 import { metaPath, type MetadataLog } from "../meta/metadata-log.ts";
-import { AwsObjectStore } from "../s3/aws-store.ts";
 import { clusterRoot } from "../s3/keys.ts";
 import { downloadMetadata } from "../s3/metadata-sync.ts";
 import { checkBucket, discoverClusterId, startError } from "../s3/restore.ts";
@@ -26,7 +25,11 @@ export interface Bucket {
 export async function openBucket(config: Config, dataDir: string, logger: Logger, store?: ObjectStore): Promise<Bucket | null> {
   const s3 = config.s3;
   if (!s3) return null;
-  store ??= new AwsObjectStore({ bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint });
+  if (!store) {
+    // Loaded only when S3 is on: the SDK costs start-up time and memory that brokers without S3 need not pay.
+    const { AwsObjectStore } = await import("../s3/aws-store.ts");
+    store = new AwsObjectStore({ bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint });
+  }
   if (existsSync(join(dataDir, "meta.properties"))) return { store, clusterId: null, restored: false };
   try {
     const clusterId = config.clusterId ?? (await discoverClusterId(store, s3.prefix));

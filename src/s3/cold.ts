@@ -29,7 +29,7 @@ export class ColdReads implements ColdStore {
       const po = this.manifest.of(p);
       for (let i = po.find(offset); i < po.entries.length; ) {
         const e = po.entries[i]!;
-        const r = await this.reader.read(e.key, offset, maxBytes, minOne, e.batches);
+        const r = await this.reader.read(e.key, offset, maxBytes, minOne, e.batches, e.etag);
         if (r !== null) return { records: [r.data], bytes: r.bytes };
         // Nothing at or after offset in this object (compacted away): the next one has what follows. The entry
         // list may have changed during the GETs, so find the next one again.
@@ -43,7 +43,7 @@ export class ColdReads implements ColdStore {
     return this.retrying(p, ts, async () => {
       for (const e of [...this.manifest.of(p).entries]) {
         if (e.maxTs < ts) continue;
-        const f = await this.reader.footer(e.key, e.batches);
+        const f = await this.reader.footer(e.key, e.batches, e.etag);
         for (let j = f.footer.findTimestamp(ts); j < f.footer.count; j++) {
           if (f.footer.maxTs[j]! < ts) continue;
           const batch = await this.reader.batches(e.key, f, j, j + 1);

@@ -26,9 +26,17 @@ export class ObjectReader {
 
   constructor(private readonly store: ObjectStore, private readonly budgetBytes = 64 * 1024 * 1024) {}
 
-  /** The footer of `key`; `batches` (when known) sizes the tail GET exactly. */
-  footer(key: string, batches?: number): Promise<CachedFooter> {
-    const hit = this.footers.get(key);
+  /**
+   * The footer of `key`; `batches` (when known) sizes the tail GET exactly. With `etag` (what the manifest says the
+   * object is), a cached footer of another version is fetched again: compaction rewrote the object, and an old
+   * footer could claim the object ends before offsets the new one holds, so no GET would ever notice.
+   */
+  footer(key: string, batches?: number, etag?: string): Promise<CachedFooter> {
+    let hit = this.footers.get(key);
+    if (hit && etag !== undefined && hit.etag !== etag) {
+      this.invalidate(key);
+      hit = undefined;
+    }
     if (hit) {
       this.footers.delete(key); // most recently used goes last
       this.footers.set(key, hit);
@@ -89,9 +97,9 @@ export class ObjectReader {
    * Batches of `key` from the first one whose last offset is >= offset, up to maxBytes (with minOne at least one).
    * null when the object holds nothing at or after offset; bytes 0 when the first batch does not fit maxBytes.
    */
-  async read(key: string, offset: number, maxBytes: number, minOne: boolean, batches?: number): Promise<{ data: Uint8Array; bytes: number } | null> {
+  async read(key: string, offset: number, maxBytes: number, minOne: boolean, batches?: number, etag?: string): Promise<{ data: Uint8Array; bytes: number } | null> {
     for (let attempt = 0; ; attempt++) {
-      const f = await this.footer(key, batches);
+      const f = await this.footer(key, batches, attempt === 0 ? etag : undefined);
       const { footer } = f;
       const i = footer.find(offset);
       if (i >= footer.count) return null;

@@ -1,8 +1,9 @@
 // Recovery from the bucket alone, against a real MinIO: kill -9 after a flush and a lost data dir; SIGTERM with a
-// 10-minute flush interval (shutdown must flush everything); and a broker that cannot use its bucket (missing
+// 10-minute flush interval (shutdown must flush everything; the compiled binary, so the SDK is proven there); and a broker that cannot use its bucket (missing
 // bucket, wrong credentials) refusing to start with a message naming bucket and endpoint.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { ensureBinary } from "../helpers/binary.ts";
 import { spawnBroker, startBroker, tempDir, waitFor, type SpawnedBroker, type TestBroker } from "../helpers/broker.ts";
 import { minio, MINIO_PEER_NAME, s3Flags, s3Overrides, startMinio, type MinioServer } from "../helpers/minio.ts";
 import { describeWithPeer } from "../helpers/peers.ts";
@@ -133,9 +134,9 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
     rc.close();
   }, 180_000);
 
-  test("SIGTERM with a 10 min flush interval: afterwards the bucket alone holds every acknowledged record", async () => {
+  test("SIGTERM with a 10 min flush interval (compiled binary): afterwards the bucket alone holds every acknowledged record", async () => {
     const dataDir = tempDir();
-    const b = await spawnBroker({ dataDir, args: [...s3Flags(server, "sigterm"), "--s3-flush-interval", "10m"], env: server.env });
+    const b = await spawnBroker({ command: [await ensureBinary()], dataDir, args: [...s3Flags(server, "sigterm"), "--s3-flush-interval", "10m"], env: server.env, timeoutMs: 120_000 });
     cleanup.push(() => b.kill("SIGKILL"));
     const c = await RawClient.connect(b.port);
     expect((await c.request(19, 7, { topics: [{ name: "late", numPartitions: 4, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000 })).topics[0].errorCode).toBe(0);
