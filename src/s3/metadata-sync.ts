@@ -1,7 +1,7 @@
 // The metadata log in the bucket (<root>metadata.log): a snapshot image of every metadata owner (topics, configs,
 // committed offsets, producer state, log start offsets, the S3 manifest) in the metadata log's own file format.
-// Uploaded after flushes and periodically when anything changed (at most once a second), and on shutdown after
-// the last flush. A start with an empty data dir downloads it as its metadata.log; restore.ts then reconciles
+// Uploaded after flushes and periodically when anything changed (at most every minGapMs: a PUT a second all day
+// would cost more than the data), and on shutdown after the last flush. A start with an empty data dir downloads it as its metadata.log; restore.ts then reconciles
 // it with what the bucket really holds.
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -15,12 +15,12 @@ export interface MetadataImage {
   readonly applied: number;
 }
 
-const MIN_GAP_MS = 1_000;
-
 export class MetadataUploader {
   private uploadedAt = -1;
   private lastUpload = 0;
   private running: Promise<void> | null = null;
+  private waiting = false;
+  private stopped = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   uploads = 0;
 
@@ -29,25 +29,32 @@ export class MetadataUploader {
     private readonly root: string,
     private readonly meta: MetadataImage,
     private readonly logger: Logger,
+    private readonly minGapMs = 1_000,
   ) {}
 
   /** Uploads every `intervalMs` when something changed. */
   start(intervalMs: number): void {
-    this.timer = setInterval(() => this.maybeUpload(), Math.max(MIN_GAP_MS, intervalMs));
+    this.timer = setInterval(() => this.maybeUpload(), Math.max(this.minGapMs, intervalMs));
     this.timer.unref?.();
   }
 
+  /** No more uploads on their own (shutdown calls upload() itself). */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
 
-  /** Uploads soon if anything changed since the last upload (at most once a second). */
+  /** Uploads soon if anything changed since the last upload (at most once per minGapMs). */
   maybeUpload(): void {
-    if (this.running || this.meta.applied === this.uploadedAt) return;
-    const wait = this.lastUpload + MIN_GAP_MS - Date.now();
+    if (this.stopped || this.running || this.waiting || this.meta.applied === this.uploadedAt) return;
+    const wait = this.lastUpload + this.minGapMs - Date.now();
     if (wait > 0) {
-      setTimeout(() => this.maybeUpload(), wait).unref?.();
+      this.waiting = true;
+      setTimeout(() => {
+        this.waiting = false;
+        this.maybeUpload();
+      }, wait).unref?.();
       return;
     }
     void this.upload().catch((e: Error) => this.logger.warn(`uploading the metadata log to S3 failed (will retry): ${e.message}`));
@@ -73,7 +80,7 @@ export class MetadataUploader {
 }
 
 /**
- * Writes the bucket's metadata log into `path` (a fresh data dir), fsync'd. Returns false when the bucket has none.
+ * Writes the bucket's metadata log into `path` (a fresh data dir), fsync'd. Null when the bucket has none.
  */
 export async function downloadMetadata(store: ObjectStore, root: string, path: string): Promise<{ bytes: number } | null> {
   let body: Uint8Array;

@@ -49,7 +49,8 @@ export class S3Tier {
     this.reader = new ObjectReader(store);
     this.cold = new ColdReads(this.manifest, this.reader);
     this.flusher = new Flusher(log, this.manifest, store, meta, { intervalMs: opts.flushIntervalMs, targetBytes: opts.targetObjectBytes }, logger);
-    this.uploader = new MetadataUploader(store, root, meta, logger);
+    // Uploads follow flushes, but no more often than a sixth of the flush interval (1-10 s).
+    this.uploader = new MetadataUploader(store, root, meta, logger, Math.min(10_000, Math.max(1_000, opts.flushIntervalMs / 6)));
     this.flusher.onFlushed = () => this.uploader.maybeUpload();
     this.compactor = new Compactor(this.manifest, store, meta, { minDirtyObjects: opts.compactionMinDirtyObjects, readRate: opts.compactionReadRate, targetBytes: opts.targetObjectBytes }, logger);
   }
