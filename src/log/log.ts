@@ -109,10 +109,6 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     this.wal.setGate(() => this.unflushedBytes < this.poolBytes);
   }
 
-  get tiered(): boolean {
-    return this.cold !== null;
-  }
-
   /** Fraction of the memory pool taken by unflushed batches. */
   get poolUse(): number {
     return this.unflushedBytes / this.poolBytes;

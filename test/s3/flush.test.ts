@@ -118,4 +118,23 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
     }
     expect(tier.reader.gets).toBeGreaterThan(gets);
   }, 300_000);
+
+  test("past 75% of the memory pool, partitions are flushed before they are due", async () => {
+    const tb = await startBroker({ ...s3Overrides(server, "flush"), chunkPoolMemory: 4 << 20, s3FlushIntervalMs: 600_000 });
+    brokers.push(tb);
+    await tb.broker.catalog.createTopic("early", 2);
+    const [p0, p1] = [0, 1].map((i) => tb.broker.log.partition("early", i)!);
+    await produce(tb.port, "early", 1, 20, 20, 5000); // ~2 MB into partition 0: half the pool, nothing due
+    await Bun.sleep(1_000);
+    expect(p0!.flushedOffset).toBe(0);
+    const c = await RawClient.connect(tb.port);
+    for (let s = 0; s < 15; s++) {
+      const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: 30_000, topicData: [{ name: "early", partitionData: [{ index: 1, records: batchFor(1, s, 20, 5000) }] }] });
+      expect(r.responses[0].partitionResponses[0].errorCode).toBe(0);
+    }
+    c.close();
+    // Now past 3 MiB of 4: both are flushed early although neither reached 64 MiB nor 10 minutes.
+    await waitFor(() => p0!.flushedOffset === p0!.highWatermark && p1!.flushedOffset === p1!.highWatermark, "an early flush", 30_000);
+    expect(tb.broker.s3!.manifest.of(p0!).entries.length).toBeGreaterThan(0);
+  }, 120_000);
 });
