@@ -1,5 +1,5 @@
 // The Apache Kafka Java client (kafka-clients 4.4.0) as a test peer: test/peers/java/KliteJavaClient.java, a small CLI
-// (create-topic / produce / consume / stream). Installed once into PEERS_DIR/java-<hash of pom + source>/: Maven copies
+// (create-topic / produce / consume / stream / group / admin). Installed once into PEERS_DIR/java-<hash of pom + source>/: Maven copies
 // the dependencies into lib/, javac compiles into classes/. A changed pom or source gets a new directory.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -52,7 +52,8 @@ export async function javaClient(): Promise<PeerResult> {
   return r;
 }
 
-function javaCommand(args: string[]): string[] {
+/** The command line that runs KliteJavaClient with args (for spawnMember and friends). */
+export function javaCommand(args: string[]): string[] {
   if (!installedDir) throw new Error("the Java peer is not installed: await javaClient() first");
   return ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", `${join(installedDir, "classes")}:${join(installedDir, "lib")}/*`, "KliteJavaClient", ...args];
 }

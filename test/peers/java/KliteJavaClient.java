@@ -6,6 +6,9 @@
 //   consume      --bootstrap H:P --topic T --count N --partitions P [--timeout-ms MS]
 //   stream       --bootstrap H:P --topic T --acked-file F [--interval-ms MS]
 //   dump         --bootstrap H:P --topic T --partitions P [--timeout-ms MS]
+//   group        --bootstrap H:P --topic T --group G [--assignor range|roundrobin|sticky|cooperative-sticky]
+//                [--instance-id I] [--session-timeout-ms MS] [--max-poll-records N] [--client-id C]
+//   admin        --bootstrap H:P --action list|describe|offsets|delete|delete-offsets --group G [--topic T --partition P]
 //
 // produce/consume share one deterministic record model: record i goes to partition i % P with key "k-<i>", the value
 // value(i), headers "idx" = i (text) and "h2" = h2(i) (null on some records, empty on others), and the timestamp
@@ -18,19 +21,36 @@
 // dump reads every partition from its beginning to the end offset it had when dump started and prints one line per
 // record, "partition offset key value" (UTF-8; "<null>" for a null key or value), for tests of retention and
 // compaction. A consumer error, or offsets that do not increase, exit 1.
+//
+// group is one member of a consumer group, subscribed to one topic, until SIGTERM (then close(): a dynamic member
+// leaves the group, a static one does not). It prints the line protocol that test/helpers/group-members.ts reads:
+//   assigned <p,p,..|->   partitions given to this member (all of them with eager assignors, the added ones with
+//                         cooperative-sticky), followed by "generation <id> <member id>"
+//   revoked <p,..|->      lost <p,..|->      (the rebalance listener's other two callbacks)
+//   r <partition> <offset> <key>             one line per record processed
+//   committed <p>:<next offset>,..           after each acknowledged commitSync (after every poll with records)
+//   commit-failed <exception>                a commit the coordinator refused (the records will come again)
+//   closed                                   after a clean close
+// admin drives the AdminClient's group APIs and prints one line per result (see admin()).
 
 import java.io.BufferedWriter;
 import java.io.FileWriter;
 import java.io.IOException;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -39,8 +59,14 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -49,6 +75,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -72,6 +99,8 @@ public final class KliteJavaClient {
             case "consume": code = consume(a); break;
             case "stream": code = stream(a); break;
             case "dump": code = dump(a); break;
+            case "group": code = group(a); break;
+            case "admin": code = admin(a); break;
             default: usage("unknown subcommand " + argv[0]); return;
         }
         System.out.flush();
@@ -198,7 +227,7 @@ public final class KliteJavaClient {
     // ----------------------------------------------------------------------------------------------------------
     // consume
 
-    /** An assign-and-seek consumer of byte arrays: no group, no auto commit, earliest on a reset. */
+    /** A consumer of byte arrays: no auto commit, earliest on a reset (no group unless the caller adds one). */
     static Properties consumerProperties(Map<String, String> a, String clientId) {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
@@ -429,6 +458,143 @@ public final class KliteJavaClient {
     }
 
     // ----------------------------------------------------------------------------------------------------------
+    // group (one consumer-group member) and admin (the AdminClient's group APIs)
+
+    static String assignorClass(String name) {
+        switch (name) {
+            case "range": return "org.apache.kafka.clients.consumer.RangeAssignor";
+            case "roundrobin": return "org.apache.kafka.clients.consumer.RoundRobinAssignor";
+            case "sticky": return "org.apache.kafka.clients.consumer.StickyAssignor";
+            case "cooperative-sticky": return "org.apache.kafka.clients.consumer.CooperativeStickyAssignor";
+            default: usage("unknown assignor " + name); return null;
+        }
+    }
+
+    static String partitions(Collection<TopicPartition> tps) {
+        if (tps.isEmpty()) return "-";
+        TreeSet<Integer> ps = new TreeSet<>();
+        for (TopicPartition tp : tps) ps.add(tp.partition());
+        StringBuilder sb = new StringBuilder();
+        for (int q : ps) sb.append(sb.length() == 0 ? "" : ",").append(q);
+        return sb.toString();
+    }
+
+    static int group(Map<String, String> a) throws Exception {
+        String topic = req(a, "topic");
+        Properties p = consumerProperties(a, a.getOrDefault("client-id", "klite-java-member"));
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, req(a, "group"));
+        p.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignorClass(a.getOrDefault("assignor", "range")));
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, a.getOrDefault("session-timeout-ms", "10000"));
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, "30000");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, a.getOrDefault("max-poll-records", "250"));
+        p.put(ConsumerConfig.RETRY_BACKOFF_MS_CONFIG, "100");
+        p.put(ConsumerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "500");
+        if (a.containsKey("instance-id")) p.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, a.get("instance-id"));
+
+        PrintWriter out = new PrintWriter(new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), 1 << 16));
+        AtomicBoolean stop = new AtomicBoolean(false);
+        // SIGTERM only sets the flag: the loop finishes its batch and commit (polls are short), then closes.
+        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), sig -> stop.set(true));
+        sun.misc.Signal.handle(new sun.misc.Signal("INT"), sig -> stop.set(true));
+        KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p);
+        consumer.subscribe(Collections.singletonList(topic), new ConsumerRebalanceListener() {
+            @Override
+            public void onPartitionsRevoked(Collection<TopicPartition> tps) {
+                out.println("revoked " + partitions(tps)); // everything processed is committed already
+                out.flush();
+            }
+
+            @Override
+            public void onPartitionsAssigned(Collection<TopicPartition> tps) {
+                out.println("assigned " + partitions(tps));
+                out.println("generation " + consumer.groupMetadata().generationId() + " " + consumer.groupMetadata().memberId());
+                out.flush();
+            }
+
+            @Override
+            public void onPartitionsLost(Collection<TopicPartition> tps) {
+                out.println("lost " + partitions(tps));
+                out.flush();
+            }
+        });
+        while (!stop.get()) {
+            ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(200));
+            Map<TopicPartition, OffsetAndMetadata> next = new LinkedHashMap<>();
+            for (ConsumerRecord<byte[], byte[]> r : recs) {
+                out.println("r " + r.partition() + " " + r.offset() + " " + (r.key() == null ? "-" : new String(r.key(), StandardCharsets.UTF_8)));
+                next.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+            }
+            out.flush();
+            if (next.isEmpty()) continue;
+            try {
+                consumer.commitSync(next);
+                StringBuilder sb = new StringBuilder();
+                for (Map.Entry<TopicPartition, OffsetAndMetadata> e : next.entrySet()) {
+                    sb.append(sb.length() == 0 ? "" : ",").append(e.getKey().partition()).append(':').append(e.getValue().offset());
+                }
+                out.println("committed " + sb);
+            } catch (CommitFailedException | RebalanceInProgressException e) {
+                out.println("commit-failed " + e.getClass().getSimpleName());
+            }
+            out.flush();
+        }
+        consumer.close(Duration.ofSeconds(30));
+        out.println("closed");
+        out.flush();
+        return 0;
+    }
+
+    static int admin(Map<String, String> a) throws Exception {
+        String action = req(a, "action");
+        String group = a.get("group");
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, req(a, "bootstrap"));
+        p.put(AdminClientConfig.CLIENT_ID_CONFIG, "klite-java-admin");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        try (Admin admin = Admin.create(p)) {
+            try {
+                switch (action) {
+                    case "list":
+                        for (GroupListing g : admin.listGroups().all().get(30, TimeUnit.SECONDS)) {
+                            System.out.println("group " + g.groupId() + " " + g.groupState().map(Object::toString).orElse("?") + " " + g.type().map(Object::toString).orElse("?") + " " + g.protocol());
+                        }
+                        break;
+                    case "describe": {
+                        ConsumerGroupDescription d = admin.describeConsumerGroups(Collections.singletonList(group)).describedGroups().get(group).get(30, TimeUnit.SECONDS);
+                        System.out.println("described " + d.groupId() + " " + d.groupState() + " " + d.partitionAssignor() + " " + d.members().size() + " coordinator=" + d.coordinator().id());
+                        for (MemberDescription m : d.members()) {
+                            System.out.println("member " + m.consumerId() + " " + m.groupInstanceId().orElse("-") + " " + m.clientId() + " " + m.host() + " " + partitions(m.assignment().topicPartitions()));
+                        }
+                        break;
+                    }
+                    case "offsets":
+                        for (Map.Entry<TopicPartition, OffsetAndMetadata> e : admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).entrySet()) {
+                            if (e.getValue() != null) System.out.println("offset " + e.getKey().topic() + " " + e.getKey().partition() + " " + e.getValue().offset());
+                        }
+                        break;
+                    case "delete":
+                        admin.deleteConsumerGroups(Collections.singletonList(group)).all().get(30, TimeUnit.SECONDS);
+                        System.out.println("deleted " + group);
+                        break;
+                    case "delete-offsets": {
+                        TopicPartition tp = new TopicPartition(req(a, "topic"), Integer.parseInt(req(a, "partition")));
+                        admin.deleteConsumerGroupOffsets(group, Collections.singleton(tp)).all().get(30, TimeUnit.SECONDS);
+                        System.out.println("deleted-offsets " + group + " " + tp.topic() + " " + tp.partition());
+                        break;
+                    }
+                    default:
+                        usage("unknown admin action " + action);
+                }
+            } catch (ExecutionException e) {
+                // Expected refusals (e.g. GroupNotEmptyException) are results for the test to check, not crashes.
+                System.out.println("error " + action + " " + e.getCause().getClass().getSimpleName() + ": " + e.getCause().getMessage());
+            }
+        }
+        return 0;
+    }
+
+    // ----------------------------------------------------------------------------------------------------------
 
     static int fail(String message) {
         System.err.println(message);
@@ -453,7 +619,7 @@ public final class KliteJavaClient {
 
     static void usage(String why) {
         System.err.println("KliteJavaClient: " + why);
-        System.err.println("usage: create-topic|produce|consume|stream|dump --bootstrap H:P --topic T [--count N --partitions P --compression C --acks all|1 --acked-file F]");
+        System.err.println("usage: create-topic|produce|consume|stream|dump|group|admin --bootstrap H:P --topic T [--count N --partitions P --compression C --acks all|1 --acked-file F]");
         System.exit(2);
     }
 }
