@@ -127,8 +127,11 @@ export function spawnMember(name: string, cmd: string[], env: Record<string, str
 
 /** The last lines of a member's output, for failure messages. */
 export function tail(m: Member, lines = 15): string {
-  const pick = (s: string) => s.trim().split("\n").filter((l) => !l.startsWith("r ")).slice(-lines).join("\n");
-  return `--- ${m.name} (pid ${m.pid}) stdout (records omitted):\n${pick(m.stdout())}\n--- stderr:\n${pick(m.stderr())}`;
+  const pick = (s: string) => s.trim().split("\n").filter((l) => !l.startsWith("r ") && !l.startsWith("committed ")).slice(-lines).join("\n");
+  const next = new Map<number, number>();
+  for (const r of m.records) next.set(r.p, Math.max(next.get(r.p) ?? 0, r.o + 1));
+  const progress = [...next].sort((x, y) => x[0] - y[0]).map(([p, o]) => `${p}:${o}`).join(",");
+  return `--- ${m.name} (pid ${m.pid}) owns [${[...m.owned]}], processed up to ${progress}, committed ${[...m.committed].map(([p, o]) => `${p}:${o}`)}; stdout (records and commits omitted):\n${pick(m.stdout())}\n--- stderr:\n${pick(m.stderr())}`;
 }
 
 // --- the broker side, through our own codec ------------------------------------------------------------------
@@ -155,6 +158,8 @@ export async function describeGroup(port: number, group: string): Promise<GroupV
  */
 export function watchGroup(port: number, group: string) {
   const rebalances: { from: number; to: number | null; members: number }[] = [];
+  /** Protocols (assignors) the group was Stable with. */
+  const protocols = new Set<string>();
   let running = true;
   let client: RawClient | null = null;
   const done = (async () => {
@@ -165,6 +170,7 @@ export function watchGroup(port: number, group: string) {
         const open = rebalances.at(-1);
         const inRebalance = d.groupState === "PreparingRebalance" || d.groupState === "CompletingRebalance";
         if (inRebalance && (!open || open.to !== null)) rebalances.push({ from: performance.now(), to: null, members: 0 });
+        if (d.groupState === "Stable") protocols.add(d.protocolData);
         if (d.groupState === "Stable" && open && open.to === null) {
           open.to = performance.now();
           open.members = d.members.length;
@@ -175,6 +181,7 @@ export function watchGroup(port: number, group: string) {
   })();
   return {
     rebalances,
+    protocols,
     async stop() {
       running = false;
       await done.catch(() => {});
@@ -220,6 +227,25 @@ export function checkRecords(members: Member[], partitions: number, count: numbe
   return { distinct: seen.size, duplicates: total - seen.size };
 }
 
+/** Offset ranges no member processed, per partition ("p1 1667-1749"), for failure messages. */
+export function missing(members: Member[], partitions: number, count: number): string {
+  const seen = new Set(members.flatMap((m) => m.records.map((r) => r.o * partitions + r.p)));
+  const gaps: string[] = [];
+  for (let p = 0; p < partitions; p++) {
+    let from = -1;
+    const end = Math.ceil((count - p) / partitions);
+    for (let o = 0; o <= end; o++) {
+      const absent = o < end && !seen.has(o * partitions + p);
+      if (absent && from < 0) from = o;
+      if (!absent && from >= 0) {
+        gaps.push(`p${p} ${from}-${o - 1}`);
+        from = -1;
+      }
+    }
+  }
+  return gaps.join(", ") || "none";
+}
+
 export interface ShareWorkOptions {
   port: number;
   topic: string;
@@ -239,7 +265,7 @@ export interface ShareWorkOptions {
  * has joined. Every record must be processed (checked by key and offset), duplicates stay under the bound, and
  * every member processed some. Returns the members (all stopped) and the rebalances seen.
  */
-export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[]; rebalances: string; duplicates: number }> {
+export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[]; rebalances: string; duplicates: number; protocols: string[] }> {
   const N = o.records ?? 30_000;
   const P = o.partitions ?? 6;
   await createTopic(o.port, o.topic, P);
@@ -273,7 +299,7 @@ export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[
     await produceSteps(2 * third, N);
     const distinct = () => new Set(members.flatMap((m) => m.records.map((r) => r.o * P + r.p))).size;
     await waitFor(() => distinct() >= N, `${o.label}: all ${N} records processed`, 120_000).catch((e) => {
-      throw new Error(`${(e as Error).message} (have ${distinct()})\n${members.map((m) => tail(m)).join("\n")}`);
+      throw new Error(`${(e as Error).message} (have ${distinct()}; missing ${missing(members, P, N)})\n${members.map((m) => tail(m)).join("\n")}`);
     });
   } finally {
     await watch.stop();
@@ -282,9 +308,10 @@ export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[
   }
   const { distinct, duplicates } = checkRecords(members, P, N);
   const counts = members.map((m) => `${m.name}=${m.records.length}`).join(" ");
-  process.stderr.write(`[groups] ${o.label}: ${counts}; duplicates ${duplicates}; rebalances ${watch.summary()}\n`);
+  const protocols = [...watch.protocols];
+  process.stderr.write(`[groups] ${o.label}: ${counts}; duplicates ${duplicates}; rebalances ${watch.summary()}; protocol ${protocols}\n`);
   expect(distinct).toBe(N);
   expect(duplicates).toBeLessThanOrEqual(o.maxDuplicates ?? 1500);
   for (const m of members) if (m.records.length === 0) throw new Error(`${o.label}: ${m.name} processed no records: the work was not shared\n${tail(m)}`);
-  return { members, rebalances: watch.summary(), duplicates };
+  return { members, rebalances: watch.summary(), duplicates, protocols };
 }

@@ -30,13 +30,14 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   for (const assignor of ["range", "cooperative-sticky"]) {
     test(`${assignor}: three members share 30,000 records over six partitions through a leave and a join`, async () => {
       const topic = `java-${assignor}`;
-      const { members } = await shareWork({
+      const { members, protocols } = await shareWork({
         port: b.port,
         topic,
         group: `java-${assignor}`,
         label: `java ${assignor}`,
         start: (n) => member(b.bootstrap, `java-${n}`, topic, `java-${assignor}`, ["--assignor", assignor]),
       });
+      expect(protocols).toEqual([assignor]);
       // Commits are synchronous after every poll and the leave is clean: the coordinator never refuses one
       // (CommitFailedException). The client itself refuses commits while it rejoins (RebalanceInProgressException),
       // which cooperative members, consuming through rebalances, meet; against Apache Kafka too.
