@@ -9,9 +9,9 @@
 //   committed <p>:<offset>,..        a commit the broker acknowledged
 //   commit-failed <why>   closed     (anything else is kept as text)
 // A member is stopped by pid: SIGTERM (its client closes and, if dynamic, leaves the group), SIGKILL after a grace.
-import { expect } from "bun:test";
+import { afterAll, beforeAll, expect } from "bun:test";
 import type { Subprocess } from "bun";
-import { waitFor } from "./broker.ts";
+import { startBroker, waitFor, type TestBroker } from "./broker.ts";
 import { RawClient } from "./raw-client.ts";
 import { createTopic } from "./stored.ts";
 import { buildBatch } from "../../src/protocol/records.ts";
@@ -135,6 +135,25 @@ export function tail(m: Member, lines = 15): string {
 }
 
 // --- the broker side, through our own codec ------------------------------------------------------------------
+
+/**
+ * An in-process broker for a group suite, started before its tests and stopped after them: a 300 ms initial
+ * rebalance delay and a 1 s minimum session timeout keep rebalances and evictions quick.
+ */
+export function groupBroker(): () => TestBroker {
+  let b: TestBroker | undefined;
+  beforeAll(async () => {
+    b = await startBroker({ groupInitialRebalanceDelayMs: 300, groupMinSessionTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await b?.stop();
+    b?.cleanup();
+  });
+  return () => {
+    if (!b) throw new Error("the group suite's broker did not start");
+    return b;
+  };
+}
 
 export interface GroupView {
   state: string;
@@ -261,8 +280,8 @@ export interface ShareWorkOptions {
 
 /**
  * The scenario of the issue: three members over six partitions; records arrive in steps of 1,000; after the first
- * third one member leaves (SIGTERM: a clean close), a fourth is started, and the last third is produced once it
- * has joined. Every record must be processed (checked by key and offset), duplicates stay under the bound, and
+ * third one member leaves (SIGTERM: a clean close) and the other two take over its partitions; midway a fourth is
+ * started, and the last third is produced once it has joined. Every record must be processed (checked by key and offset), duplicates stay under the bound, and
  * every member processed some. Returns the members (all stopped) and the rebalances seen.
  */
 export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[]; rebalances: string; duplicates: number; protocols: string[] }> {
@@ -288,15 +307,17 @@ export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[
         await Bun.sleep(100);
       }
     };
-    const third = Math.floor(N / 3 / step) * step;
-    await produceSteps(0, third);
+    const sixth = Math.floor(N / 6 / step) * step;
+    await produceSteps(0, 2 * sixth);
     const leaver = members[1]!;
     const code = await leaver.stop();
     if (code !== 0) throw new Error(`${o.label}: the leaving member exited ${code}\n${tail(leaver)}`);
+    await waitFor(stableWith(2), `${o.label}: a Stable group of two after the leave`, 90_000);
+    await produceSteps(2 * sixth, 3 * sixth);
     members.push(o.start(3));
-    await produceSteps(third, 2 * third);
+    await produceSteps(3 * sixth, 4 * sixth);
     await waitFor(stableWith(3), `${o.label}: the fourth member in a Stable group of three`, 90_000);
-    await produceSteps(2 * third, N);
+    await produceSteps(4 * sixth, N);
     const distinct = () => new Set(members.flatMap((m) => m.records.map((r) => r.o * P + r.p))).size;
     await waitFor(() => distinct() >= N, `${o.label}: all ${N} records processed`, 120_000).catch((e) => {
       throw new Error(`${(e as Error).message} (have ${distinct()}; missing ${missing(members, P, N)})\n${members.map((m) => tail(m)).join("\n")}`);

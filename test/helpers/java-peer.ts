@@ -1,12 +1,11 @@
 // The Apache Kafka Java client (kafka-clients 4.4.0) as a test peer: test/peers/java/KliteJavaClient.java, a small CLI
 // (create-topic / produce / consume / stream / group / admin). Installed once into PEERS_DIR/java-<hash of pom + source>/: Maven copies
 // the dependencies into lib/, javac compiles into classes/. A changed pom or source gets a new directory.
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { ROOT } from "./broker.ts";
-import { PEERS_DIR, peer, run, which, type PeerResult } from "./peers.ts";
+import { buildOnce, peer, run, which, type PeerResult } from "./peers.ts";
 
 export const JAVA_SOURCE_DIR = join(ROOT, "test", "peers", "java");
 const POM = join(JAVA_SOURCE_DIR, "pom.xml");
@@ -17,32 +16,13 @@ let installedDir: string | null = null;
 
 async function install(): Promise<string> {
   for (const bin of ["java", "javac", "mvn"]) if (!which(bin)) throw new Error(`${bin} is not on PATH`);
-  const pom = readFileSync(POM);
-  const source = readFileSync(SOURCE);
-  const hash = createHash("sha256").update(pom).update("\0").update(source).digest("hex").slice(0, 16);
-  const dir = join(PEERS_DIR, `java-${hash}`);
-  const ready = join(dir, "READY");
-  if (existsSync(ready)) return dir;
-  // Build next to the final place, then rename: a concurrent test process sees either nothing or a complete dir.
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
-    writeFileSync(join(tmp, "pom.xml"), pom);
+  return buildOnce("java", [POM, SOURCE], async (tmp) => {
+    writeFileSync(join(tmp, "pom.xml"), readFileSync(POM));
     await run(["mvn", "-B", "-q", "-f", join(tmp, "pom.xml"), "dependency:copy-dependencies", `-DoutputDirectory=${join(tmp, "lib")}`], { cwd: tmp, timeoutMs: 600_000 });
     // -XDignore.symbol.file: no "internal proprietary API" warnings for sun.misc.Signal.
     await run(["javac", "-XDignore.symbol.file", "-encoding", "UTF-8", "-cp", `${join(tmp, "lib")}/*`, "-d", join(tmp, "classes"), SOURCE], { cwd: tmp, timeoutMs: 300_000 });
     if (!existsSync(join(tmp, "classes", "KliteJavaClient.class"))) throw new Error("javac produced no KliteJavaClient.class");
-    writeFileSync(join(tmp, "READY"), `${new Date().toISOString()}\n`);
-    try {
-      renameSync(tmp, dir);
-    } catch (e) {
-      if (!existsSync(ready)) throw e; // someone else finished first: use theirs
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return dir;
+  });
 }
 
 /** Finds or builds the Java peer; its path is the install dir (classes/ and lib/). */

@@ -2,7 +2,8 @@
 // ~/.cache/klite-test-peers (KLITE_PEERS_DIR overrides). A peer that cannot be installed is reported and its tests
 // skipped, except with CI=true, where a failing "<peer> is installed" test fails the run instead.
 import { describe, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -42,6 +43,34 @@ export function describeWithPeer(name: string, result: PeerResult, fn: () => voi
   } else {
     describe.skip(`${name} (unavailable: ${result.reason})`, fn);
   }
+}
+
+/**
+ * A peer built from source files into PEERS_DIR/<prefix>-<hash of the files>/, once: `build` fills a temp dir next
+ * to it that is then renamed into place, so a concurrent test process sees nothing or a complete dir, and a changed
+ * source gets a new dir. Resolves with the dir.
+ */
+export async function buildOnce(prefix: string, sources: string[], build: (dir: string) => Promise<void>): Promise<string> {
+  const h = createHash("sha256");
+  for (const f of sources) h.update(readFileSync(f)).update("\0");
+  const dir = join(PEERS_DIR, `${prefix}-${h.digest("hex").slice(0, 16)}`);
+  const ready = join(dir, "READY");
+  if (existsSync(ready)) return dir;
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await build(tmp);
+    writeFileSync(join(tmp, "READY"), `${new Date().toISOString()}\n`);
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      if (!existsSync(ready)) throw e; // someone else finished first: use theirs
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return dir;
 }
 
 /** Runs a command; resolves with stdout, rejects with its stderr tail on a non-zero exit. */

@@ -3,9 +3,9 @@
 // (SIGSTOP) is evicted and its partitions move; a restarted static member gets its partitions back without a
 // rebalance; the AdminClient lists, describes and deletes groups and their offsets; acknowledged commits survive a
 // graceful restart and kill -9 of the broker.
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawnBroker, startBroker, waitFor, type SpawnedBroker, type TestBroker } from "../helpers/broker.ts";
-import { describeGroup, produceRange, shareWork, spawnMember, tail, watchGroup, type Member } from "../helpers/group-members.ts";
+import { afterAll, expect, test } from "bun:test";
+import { spawnBroker, waitFor, type SpawnedBroker } from "../helpers/broker.ts";
+import { describeGroup, groupBroker, produceRange, shareWork, spawnMember, tail, watchGroup, type Member } from "../helpers/group-members.ts";
 import { JAVA_PEER_NAME, javaClient, javaCommand, runJava } from "../helpers/java-peer.ts";
 import { describeWithPeer } from "../helpers/peers.ts";
 import { RawClient } from "../helpers/raw-client.ts";
@@ -18,17 +18,11 @@ function member(bootstrap: string, name: string, topic: string, group: string, e
 }
 
 describeWithPeer(JAVA_PEER_NAME, java, () => {
-  let b: TestBroker;
-  beforeAll(async () => {
-    b = await startBroker({ groupInitialRebalanceDelayMs: 300, groupMinSessionTimeoutMs: 1000 });
-  });
-  afterAll(async () => {
-    await b.stop();
-    b.cleanup();
-  });
+  const broker = groupBroker();
 
   for (const assignor of ["range", "cooperative-sticky"]) {
     test(`${assignor}: three members share 30,000 records over six partitions through a leave and a join`, async () => {
+      const b = broker();
       const topic = `java-${assignor}`;
       const { members, protocols } = await shareWork({
         port: b.port,
@@ -52,6 +46,8 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   }
 
   test("a member frozen with SIGSTOP is evicted after its session timeout; its partitions move to the others", async () => {
+
+    const b = broker();
     const topic = "java-frozen";
     await createTopic(b.port, topic, 6);
     const members = [0, 1, 2].map((n) => member(b.bootstrap, `frozen-${n}`, topic, topic, ["--session-timeout-ms", "3000"]));
@@ -90,6 +86,8 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   }, 180_000);
 
   test("a restarted static member gets its partitions back without a rebalance of the others (KIP-345, the leader too)", async () => {
+
+    const b = broker();
     const topic = "java-static";
     await createTopic(b.port, topic, 6);
     const start = (n: number) => member(b.bootstrap, `static-${n}`, topic, topic, ["--instance-id", `instance-${n}`, "--session-timeout-ms", "30000"]);
@@ -139,6 +137,8 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   }, 240_000);
 
   test("the AdminClient lists, describes and deletes groups, and reads and deletes their offsets", async () => {
+
+    const b = broker();
     const topic = "java-admin";
     await createTopic(b.port, topic, 3);
     const producer = await RawClient.connect(b.port);

@@ -2,10 +2,9 @@
 // three members share 30,000 records over six partitions through a leave and a join, with librdkafka's default
 // assignors (range,roundrobin: eager) and with cooperative-sticky (incremental). KLITE_RDKAFKA_DEBUG=cgrp,fetch
 // passes librdkafka debug contexts to the members (their stderr is shown when a test fails).
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { startBroker, type TestBroker } from "../helpers/broker.ts";
-import { shareWork, spawnMember } from "../helpers/group-members.ts";
+import { groupBroker, shareWork, spawnMember } from "../helpers/group-members.ts";
 import { describeWithPeer, pythonConfluent } from "../helpers/peers.ts";
 
 const CLIENT = join(import.meta.dir, "python", "client.py");
@@ -13,17 +12,11 @@ const py = await pythonConfluent();
 
 describeWithPeer("confluent-kafka (python) groups", py, () => {
   const python = py.ok ? py.path : "python3";
-  let b: TestBroker;
-  beforeAll(async () => {
-    b = await startBroker({ groupInitialRebalanceDelayMs: 300, groupMinSessionTimeoutMs: 1000 });
-  });
-  afterAll(async () => {
-    await b.stop();
-    b.cleanup();
-  });
+  const broker = groupBroker();
 
   for (const assignor of ["range,roundrobin", "cooperative-sticky"]) {
     test(`${assignor}: three members share 30,000 records over six partitions through a leave and a join`, async () => {
+      const b = broker();
       const name = `py-${assignor.split(",")[0]}`;
       const { members, protocols } = await shareWork({
         port: b.port,
