@@ -1,77 +1,45 @@
-// KafkaJS consumer groups: three members share six partitions and consume 30,000 records while one leaves midway
-// and another joins; every record is consumed, duplicates stay rare (they can only come from a partition moving
-// before its last commit), the work is shared, and committed offsets survive graceful and kill -9 restarts.
+// KafkaJS consumer groups: three members (each its own process, test/peers/kafkajs/member.ts, consumer.run) share
+// six partitions and consume 30,000 records while one leaves midway and another joins (the scenario of
+// helpers/group-members.ts: every record by key and offset, few duplicates, the work shared); committed offsets
+// survive graceful and kill -9 restarts.
 import { expect, test } from "bun:test";
-import { Kafka, logLevel, type Consumer } from "kafkajs";
-import { spawnBroker, startBroker, waitFor } from "../helpers/broker.ts";
+import { join } from "node:path";
+import { Kafka, logLevel } from "kafkajs";
+import { BUN, spawnBroker, startBroker, waitFor } from "../helpers/broker.ts";
+import { shareWork, spawnMember } from "../helpers/group-members.ts";
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
 const N = 30_000;
+const MEMBER = join(import.meta.dir, "kafkajs", "member.ts");
 
 function consumerConfig(groupId: string) {
   return { groupId, sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 250, rebalanceTimeout: 20_000, retry: { retries: 10 } };
 }
 
-test("three KafkaJS members share six partitions through a leave and a join; nothing is lost", async () => {
-  const b = await startBroker({ groupInitialRebalanceDelayMs: 500 });
-  const kafka = new Kafka({ brokers: [b.bootstrap], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: "work", numPartitions: 6 }] });
-
-  const seen = new Map<string, number>(); // key → times consumed
-  const byMember: number[] = [];
-  const consumers: Consumer[] = [];
-  const start = async (i: number) => {
-    const c = kafka.consumer(consumerConfig("workers"));
-    await c.connect();
-    await c.subscribe({ topic: "work", fromBeginning: true });
-    byMember[i] = 0;
-    await c.run({
-      eachMessage: async ({ message }) => {
-        const k = message.key!.toString();
-        seen.set(k, (seen.get(k) ?? 0) + 1);
-        byMember[i]!++;
-      },
+test("three KafkaJS members (consumer.run) share 30,000 records over six partitions through a leave and a join; the offsets survive a restart", async () => {
+  const b = await startBroker({ groupInitialRebalanceDelayMs: 300, groupMinSessionTimeoutMs: 1000 });
+  try {
+    const { members, protocols } = await shareWork({
+      port: b.port,
+      topic: "work",
+      group: "workers",
+      label: "kafkajs",
+      start: (n) => spawnMember(`kafkajs-${n}`, [BUN, MEMBER, "--bootstrap", b.bootstrap, "--topic", "work", "--group", "workers", "--client-id", `kafkajs-${n}`]),
     });
-    consumers[i] = c;
-  };
-  const t0 = performance.now();
-  await Promise.all([0, 1, 2].map(start));
-  await waitFor(async () => {
-    const d = await admin.describeGroups(["workers"]);
-    return d.groups[0]!.state === "Stable" && d.groups[0]!.members.length === 3;
-  }, "a stable three-member group", 60_000);
-  const stableMs = performance.now() - t0;
-  process.stderr.write(`[kafkajs-groups] three members joined to Stable in ${stableMs.toFixed(0)} ms (initial delay 500 ms)\n`);
+    expect(protocols).toEqual(["RoundRobinAssigner"]); // KafkaJS's own assigner
+    for (const m of members) expect(m.stdout()).toContain("closed");
 
-  const producer = kafka.producer();
-  await producer.connect();
-  for (let i = 0; i < N; i += 1000) {
-    await producer.send({ topic: "work", messages: Array.from({ length: 1000 }, (_, j) => ({ key: `k${i + j}`, value: `v${i + j}` })) });
-    if (i === 10_000) await consumers[1]!.disconnect(); // leaves midway
-    if (i === 20_000) await start(3); // another joins
-    await Bun.sleep(50);
-  }
-  await producer.disconnect();
-  await waitFor(() => seen.size === N, `all ${N} records consumed (have ${seen.size})`, 90_000);
-
-  const duplicates = [...seen.values()].reduce((n, x) => n + x - 1, 0);
-  process.stderr.write(`[kafkajs-groups] per member ${JSON.stringify(byMember)}, duplicates ${duplicates}\n`);
-  expect(seen.size).toBe(N);
-  expect(duplicates).toBeLessThan(N / 10);
-  for (const i of [0, 2, 3]) expect(byMember[i]).toBeGreaterThan(0); // the work is shared
-  expect(byMember[1]).toBeGreaterThan(0);
-
-  // Once idle, committed offsets reach the end of every partition.
-  const ends = await admin.fetchTopicOffsets("work");
-  await waitFor(async () => {
+    // Every member left cleanly after committing: the group is Empty and its offsets reach the end of every partition.
+    const kafka = new Kafka({ brokers: [b.bootstrap], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    expect((await admin.describeGroups(["workers"])).groups[0]!.state).toBe("Empty");
     const committed = (await admin.fetchOffsets({ groupId: "workers", topics: ["work"] }))[0]!.partitions;
-    return committed.every((p) => p.offset === ends.find((e) => e.partition === p.partition)!.high);
-  }, "offsets committed up to the end", 30_000);
-  for (const i of [0, 2, 3]) await consumers[i]!.disconnect();
-  await waitFor(async () => (await admin.describeGroups(["workers"])).groups[0]!.state === "Empty", "the group to empty", 20_000);
-  await admin.disconnect();
+    expect(committed.map((p) => Number(p.offset)).reduce((x, y) => x + y, 0)).toBe(N);
+    await admin.disconnect();
+  } finally {
+    await b.stop();
+  }
 
   // A graceful restart keeps the offsets; a new member resumes where the group left off.
   const b2 = await b.restart();
@@ -100,7 +68,7 @@ test("three KafkaJS members share six partitions through a leave and a join; not
   await admin2.disconnect();
   await b2.stop();
   b2.cleanup();
-}, 240_000);
+}, 300_000);
 
 test("an acknowledged offset commit survives kill -9", async () => {
   const broker = await spawnBroker({ args: ["--group-initial-rebalance-delay", "0s"] });
