@@ -158,19 +158,30 @@ export class GroupCoordinator implements MetaOwner {
     if (g.is("PreparingRebalance") && g.joinDeadline !== Infinity && g.allMembersJoined()) this.completeJoin(g);
   }
 
-  /** Kafka's onCompleteJoin: drop members that did not rejoin, start the next generation, answer every join. */
+  /**
+   * Kafka's onCompleteJoin: drop dynamic members that did not rejoin (static ones stay: KIP-345 lets them come back
+   * within their session timeout), pick a leader among those that did, start the next generation, answer every
+   * join. With only absent static members left there is nobody to lead: wait another rebalance timeout.
+   */
   completeJoin(g: Group): void {
     if (g.joinTimer) clearTimeout(g.joinTimer);
     g.joinTimer = null;
     for (const m of [...g.members.values()]) {
-      if (!m.awaitingJoin) {
+      if (!m.awaitingJoin && m.groupInstanceId === null) {
         this.logger.info(`group ${g.groupId}: member ${m.memberId} did not rejoin in time; removing it`);
         if (m.heartbeatTimer) clearTimeout(m.heartbeatTimer);
         m.awaitingSync?.(this.syncError(ErrorCode.UNKNOWN_MEMBER_ID));
         g.remove(m.memberId);
       }
     }
+    const joined = [...g.members.values()].filter((m) => m.awaitingJoin);
+    if (g.members.size > 0 && joined.length === 0) {
+      this.logger.warn(`group ${g.groupId}: no member rejoined; waiting for absent static members to return or expire`);
+      this.armJoinTimer(g, g.maxRebalanceTimeout());
+      return;
+    }
     g.generationId++;
+    g.pendingSync.clear();
     if (g.members.size === 0) {
       g.protocolName = null;
       g.transition("Empty");
@@ -179,16 +190,17 @@ export class GroupCoordinator implements MetaOwner {
       return;
     }
     g.protocolName = g.selectProtocol();
-    if (!g.leaderId || !g.members.has(g.leaderId)) g.leaderId = g.members.keys().next().value!;
+    if (!g.leaderId || !g.members.get(g.leaderId)?.awaitingJoin) g.leaderId = joined[0]!.memberId;
     g.transition("CompletingRebalance");
     this.logger.info(`group ${g.groupId}: generation ${g.generationId} with ${g.members.size} members, protocol ${g.protocolName}, leader ${g.leaderId}`);
-    const all = [...g.members.values()].map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, metadata: m.metadataFor(g.protocolName!) }));
+    const all = g.memberMetadata();
     for (const m of g.members.values()) {
-      const respond = m.awaitingJoin!;
+      g.pendingSync.add(m.memberId);
+      this.heartbeatReceived(g, m);
+      const respond = m.awaitingJoin;
       m.awaitingJoin = null;
       m.isNew = false;
-      this.heartbeatReceived(g, m);
-      respond({
+      respond?.({
         errorCode: 0,
         generationId: g.generationId,
         protocolType: g.protocolType,
@@ -198,17 +210,19 @@ export class GroupCoordinator implements MetaOwner {
         members: m.memberId === g.leaderId ? all : [],
       });
     }
-    // Members that never send SyncGroup within the rebalance timeout are dropped (Kafka's pending-sync timeout).
+    // Members that send no SyncGroup within the rebalance timeout are dropped (Kafka's pending-sync expiry), also
+    // after the leader's assignment made the group Stable.
     const generation = g.generationId;
     g.syncTimer = setTimeout(() => {
       g.syncTimer = null;
-      if (!g.is("CompletingRebalance") || g.generationId !== generation) return;
-      for (const m of [...g.members.values()]) {
-        if (!m.awaitingSync) {
-          this.logger.info(`group ${g.groupId}: member ${m.memberId} sent no SyncGroup within the rebalance timeout`);
-          if (m.heartbeatTimer) clearTimeout(m.heartbeatTimer);
-          g.remove(m.memberId);
-        }
+      if (!g.is("CompletingRebalance", "Stable") || g.generationId !== generation || g.pendingSync.size === 0) return;
+      for (const id of [...g.pendingSync]) {
+        const m = g.members.get(id);
+        this.logger.info(`group ${g.groupId}: member ${id} sent no SyncGroup within the rebalance timeout`);
+        if (m?.heartbeatTimer) clearTimeout(m.heartbeatTimer);
+        m?.awaitingSync?.(this.syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+        if (m) m.awaitingSync = null;
+        g.remove(id);
       }
       this.prepareRebalance(g, "members did not sync in time");
     }, g.maxRebalanceTimeout());
@@ -234,8 +248,6 @@ export class GroupCoordinator implements MetaOwner {
       return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     }
     if (!g.is("CompletingRebalance") || g.generationId !== generation) return ErrorCode.REBALANCE_IN_PROGRESS;
-    if (g.syncTimer) clearTimeout(g.syncTimer);
-    g.syncTimer = null;
     g.transition("Stable");
     for (const m of g.members.values()) {
       const respond = m.awaitingSync;

@@ -21,6 +21,8 @@ export interface JoinResult {
   leader: string;
   memberId: string;
   members: { memberId: string; groupInstanceId: string | null; metadata: Uint8Array }[];
+  /** KIP-814 (JoinGroup v9+): a rejoining static leader gets the members but must not compute an assignment. */
+  skipAssignment?: boolean;
 }
 
 export interface SyncResult {
@@ -83,6 +85,8 @@ export class Group {
   /** Members that joined during the initial rebalance delay. */
   newMemberAdded = false;
   syncTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Members of the current generation that have not sent their SyncGroup yet (Kafka's pendingSyncMembers). */
+  readonly pendingSync = new Set<string>();
 
   constructor(readonly groupId: string) {}
 
@@ -109,6 +113,7 @@ export class Group {
     const m = this.members.get(memberId);
     if (!m) return undefined;
     this.members.delete(memberId);
+    this.pendingSync.delete(memberId);
     if (m.groupInstanceId !== null && this.staticMembers.get(m.groupInstanceId) === memberId) this.staticMembers.delete(m.groupInstanceId);
     if (this.leaderId === memberId) this.leaderId = this.members.keys().next().value ?? null;
     return m;
@@ -119,6 +124,7 @@ export class Group {
     const wasLeader = this.leaderId === oldId;
     this.members.delete(oldId);
     this.members.set(m.memberId, m);
+    if (this.pendingSync.delete(oldId)) this.pendingSync.add(m.memberId);
     if (m.groupInstanceId !== null) this.staticMembers.set(m.groupInstanceId, m.memberId);
     if (wasLeader) this.leaderId = m.memberId;
   }
@@ -159,6 +165,11 @@ export class Group {
     for (const [name, n] of votes) if (best === null || n > votes.get(best)!) best = name;
     if (best === null) throw new Error(`group ${this.groupId} has no protocol every member supports`);
     return best;
+  }
+
+  /** Every member with its metadata for the selected protocol: what the leader gets to compute an assignment. */
+  memberMetadata(): JoinResult["members"] {
+    return [...this.members.values()].map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, metadata: m.metadataFor(this.protocolName ?? "") }));
   }
 
   allMembersJoined(): boolean {

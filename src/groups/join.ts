@@ -21,6 +21,8 @@ export interface JoinRequest {
   protocols: Protocol[];
   /** v4+: a member without an id must first fetch one (MEMBER_ID_REQUIRED). */
   requireKnownMemberId: boolean;
+  /** v9+: a rejoining static leader can be told to skip the assignment (KIP-814). */
+  supportsSkipAssignment: boolean;
 }
 
 export function joinGroup(co: GroupCoordinator, req: JoinRequest): JoinResult | Promise<JoinResult> {
@@ -94,7 +96,7 @@ function currentGeneration(co: GroupCoordinator, g: Group, m: Member): JoinResul
     protocolName: g.protocolName,
     leader: g.leaderId ?? "",
     memberId: m.memberId,
-    members: isLeader ? [...g.members.values()].map((x) => ({ memberId: x.memberId, groupInstanceId: x.groupInstanceId, metadata: x.metadataFor(g.protocolName!) })) : [],
+    members: isLeader ? g.memberMetadata() : [],
   };
 }
 
@@ -150,9 +152,13 @@ function replaceStaticMember(co: GroupCoordinator, g: Group, oldId: string, newI
     case "Stable": {
       if (g.protocolName !== null && g.candidateProtocols().has(g.protocolName) && g.selectProtocol() === g.protocolName) {
         co.heartbeatReceived(g, m);
-        // The old leader id is returned on purpose: a rejoining leader must not run a pointless assignment in a
-        // Stable group (Kafka does the same). Its SyncGroup returns the assignment it had.
-        const result: JoinResult = { errorCode: 0, generationId: g.generationId, protocolType: g.protocolType, protocolName: g.protocolName, leader: leaderBefore ?? "", memberId: newId, members: [] };
+        // A rejoining leader must not run a pointless assignment in a Stable group; its SyncGroup returns the
+        // assignment it had. From v9 it is told so (KIP-814: it leads, with the members, but skips the assignment,
+        // and so still watches for metadata changes); before v9 it gets the old leader id and acts as a follower.
+        const isLeader = g.isLeader(newId);
+        const result: JoinResult = req.supportsSkipAssignment
+          ? { errorCode: 0, generationId: g.generationId, protocolType: g.protocolType, protocolName: g.protocolName, leader: g.leaderId ?? "", memberId: newId, members: isLeader ? g.memberMetadata() : [], skipAssignment: isLeader }
+          : { errorCode: 0, generationId: g.generationId, protocolType: g.protocolType, protocolName: g.protocolName, leader: leaderBefore ?? "", memberId: newId, members: [] };
         return co.storeGroup(g).then(
           () => result,
           () => co.joinError(ErrorCode.COORDINATOR_NOT_AVAILABLE, newId),

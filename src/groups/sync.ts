@@ -2,7 +2,7 @@
 // (persisted, then every waiting member answered). In a Stable group it returns the member's assignment.
 import { ErrorCode } from "../protocol/errors.ts";
 import type { GroupCoordinator } from "./coordinator.ts";
-import type { SyncResult } from "./group.ts";
+import type { Group, SyncResult } from "./group.ts";
 
 export interface SyncRequest {
   groupId: string;
@@ -34,8 +34,10 @@ export function syncGroup(co: GroupCoordinator, req: SyncRequest): SyncResult | 
       return err(ErrorCode.REBALANCE_IN_PROGRESS);
     case "Stable":
       co.heartbeatReceived(g, m);
+      synced(g, m.memberId);
       return { errorCode: 0, protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment };
     case "CompletingRebalance": {
+      synced(g, m.memberId);
       const answer = new Promise<SyncResult>((resolve) => {
         const prev = m.awaitingSync;
         m.awaitingSync = prev ? (r) => (prev(r), resolve(r)) : resolve;
@@ -46,5 +48,14 @@ export function syncGroup(co: GroupCoordinator, req: SyncRequest): SyncResult | 
     }
     default:
       return err(ErrorCode.UNKNOWN_MEMBER_ID);
+  }
+}
+
+/** The member sent its SyncGroup for this generation: no longer pending; once nobody is, the sync expiry is moot. */
+function synced(g: Group, memberId: string): void {
+  g.pendingSync.delete(memberId);
+  if (g.pendingSync.size === 0 && g.syncTimer) {
+    clearTimeout(g.syncTimer);
+    g.syncTimer = null;
   }
 }

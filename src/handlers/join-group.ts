@@ -1,6 +1,6 @@
 // JoinGroup: v0-9 (classic group protocol; the steps are in groups/join.ts). v0 has no rebalance timeout (the
 // session timeout stands in); v4+ requires a known member id (MEMBER_ID_REQUIRED round trip); v5 static
-// membership; v7 protocol type in the response; v9 skipAssignment (always false: the leader assigns).
+// membership; v7 protocol type in the response; v9 skipAssignment for a rejoining static leader (KIP-814).
 import * as codec from "../protocol/messages/join-group.ts";
 import { joinGroup } from "../groups/join.ts";
 import { defineHandler } from "./handler.ts";
@@ -22,6 +22,7 @@ export default defineHandler<codec.JoinGroupRequest, codec.JoinGroupResponse>({
       protocolType: req.protocolType,
       protocols: req.protocols.map((p) => ({ name: p.name, metadata: p.metadata.slice() })),
       requireKnownMemberId: v >= 4,
+      supportsSkipAssignment: v >= 9,
     });
     return {
       throttleTimeMs: 0,
@@ -30,7 +31,7 @@ export default defineHandler<codec.JoinGroupRequest, codec.JoinGroupResponse>({
       protocolType: r.protocolType,
       protocolName: v >= 7 ? r.protocolName : (r.protocolName ?? ""),
       leader: r.leader,
-      skipAssignment: false,
+      skipAssignment: r.skipAssignment ?? false,
       memberId: r.memberId,
       members: r.members,
     };

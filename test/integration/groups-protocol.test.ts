@@ -204,6 +204,78 @@ describe("static membership", () => {
   });
 });
 
+describe("static membership across rebalances (Kafka's rules)", () => {
+  const describeMembers = async (group: string) => (await c.request(15, 5, { groups: [group], includeAuthorizedOperations: false })).groups[0];
+
+  test("a rejoining static leader is told to skip the assignment from v9 (KIP-814); before v9 it gets the old leader id", async () => {
+    for (const [version, group] of [[9, "gk9"], [5, "gk5"]] as const) {
+      const first = await join(group, { instance: "lead", version });
+      expect(first.leader).toBe(first.memberId);
+      const s = await sync(group, first.generationId, first.memberId, [{ memberId: first.memberId, assignment: new Uint8Array([5]) }], c, "lead");
+      expect(s.errorCode).toBe(0);
+      const c2 = await RawClient.connect(b.port);
+      const re = await join(group, { instance: "lead", version, client: c2 });
+      expect([re.errorCode, re.generationId]).toEqual([0, first.generationId]); // no rebalance
+      if (version >= 9) {
+        expect([re.leader, re.skipAssignment]).toEqual([re.memberId, true]);
+        expect(re.members.map((m: { memberId: string; groupInstanceId: string }) => [m.memberId, m.groupInstanceId])).toEqual([[re.memberId, "lead"]]);
+      } else {
+        expect([re.leader, re.members]).toEqual([first.memberId, []]);
+      }
+      const again = await c2.request(14, 3, { groupId: group, generationId: re.generationId, memberId: re.memberId, groupInstanceId: "lead", assignments: [] });
+      expect([...again.assignment]).toEqual([5]);
+      c2.close();
+    }
+  });
+
+  test("a static member that misses a rebalance stays in the group with an assignment, and takes it up when it returns", async () => {
+    const cs = await Promise.all([1, 2].map(() => RawClient.connect(b.port)));
+    const [c1, c2] = cs as [RawClient, RawClient];
+    const a = await join("gm", { instance: "s-a", rebalance: 1500, client: c1 });
+    const bJoin = join("gm", { instance: "s-b", rebalance: 1500, client: c2 });
+    await Bun.sleep(50);
+    const aj = await join("gm", { instance: "s-a", memberId: a.memberId, rebalance: 1500, client: c1 });
+    const bj = await bJoin;
+    await Promise.all([sync("gm", aj.generationId, a.memberId, [], c1, "s-a"), sync("gm", bj.generationId, bj.memberId, [], c2, "s-b")]);
+    // s-b goes away without leaving (a restart); a dynamic member arrives and s-a rejoins; s-b does not.
+    const newcomer = joinFully("gm", { rebalance: 1500 });
+    await Bun.sleep(50);
+    const aj2 = await join("gm", { instance: "s-a", memberId: a.memberId, rebalance: 1500, client: c1 });
+    const nj = await newcomer;
+    expect(aj2.generationId).toBe(aj.generationId + 1); // completed at the rebalance timeout, with s-b kept
+    expect(aj2.leader).toBe(a.memberId);
+    expect(aj2.members.map((m: { groupInstanceId: string | null }) => m.groupInstanceId).sort()).toEqual([null, "s-a", "s-b"]);
+    const assign = [a.memberId, nj.memberId, bj.memberId].map((memberId, i) => ({ memberId, assignment: new Uint8Array([i]) }));
+    await Promise.all([sync("gm", aj2.generationId, a.memberId, assign, c1, "s-a"), sync("gm", nj.generationId, nj.memberId)]);
+    expect((await describeMembers("gm")).groupState).toBe("Stable");
+    // s-b returns within its session timeout: the assignment the leader made for it, no new generation.
+    const c3 = await RawClient.connect(b.port);
+    const back = await join("gm", { instance: "s-b", rebalance: 1500, client: c3 });
+    expect([back.errorCode, back.generationId]).toEqual([0, aj2.generationId]);
+    expect([...(await sync("gm", back.generationId, back.memberId, [], c3, "s-b")).assignment]).toEqual([2]);
+    expect((await heartbeat("gm", aj2.generationId, a.memberId, "s-a", c1)).errorCode).toBe(0);
+    for (const x of [c1, c2, c3]) x.close();
+  });
+
+  test("a member that never sends SyncGroup is removed after the rebalance timeout, also once the group is Stable", async () => {
+    const c2 = await RawClient.connect(b.port);
+    const a = await joinFully("gy", { rebalance: 1000 });
+    const lateJoin = joinFully("gy", { rebalance: 1000, client: c2 });
+    await Bun.sleep(50);
+    const aj = await join("gy", { memberId: a.memberId, rebalance: 1000 });
+    const silent = await lateJoin;
+    // The leader syncs (the group becomes Stable); the other member never does.
+    expect((await sync("gy", aj.generationId, a.memberId, [{ memberId: a.memberId, assignment: new Uint8Array([1]) }])).errorCode).toBe(0);
+    expect((await describeMembers("gy")).groupState).toBe("Stable");
+    await Bun.sleep(1300);
+    expect((await heartbeat("gy", aj.generationId, a.memberId)).errorCode).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
+    const alone = await join("gy", { memberId: a.memberId, rebalance: 1000 });
+    expect(alone.members.map((m: { memberId: string }) => m.memberId)).toEqual([a.memberId]);
+    expect((await heartbeat("gy", alone.generationId, silent.memberId, null, c2)).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+    c2.close();
+  });
+});
+
 describe("offsets", () => {
   test("simple consumers commit with generation -1; fetch by partition and all; metadata; delete", async () => {
     expect(await commit("simple", -1, "", [["gt", 0, 42n], ["gt", 3, 7n]])).toEqual([0, 0]);
