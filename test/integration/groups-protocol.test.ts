@@ -285,6 +285,14 @@ describe("offsets", () => {
     expect(some[0]!.partitions.map((p) => p.committedOffset)).toEqual([7n, -1n]);
     const v1 = await c.request(9, 1, { groupId: "simple", topics: [{ name: "gt", partitionIndexes: [0] }] });
     expect(v1.topics[0].partitions[0].committedOffset).toBe(42n);
+    // v8+: several groups in one request, each answered on its own.
+    expect(await commit("simple-2", -1, "", [["gt", 5, 9n]])).toEqual([0]);
+    const both = await c.request(9, 9, { groups: ["simple", "simple-2", "never-committed"].map((groupId) => ({ groupId, memberId: null, memberEpoch: -1, topics: null })), requireStable: false });
+    expect(both.groups.map((g: { groupId: string; errorCode: number; topics: { partitions: { partitionIndex: number; committedOffset: bigint }[] }[] }) => [g.groupId, g.errorCode, g.topics.flatMap((t) => t.partitions.map((p) => [p.partitionIndex, p.committedOffset]))])).toEqual([
+      ["simple", 0, [[0, 42n], [3, 7n]]],
+      ["simple-2", 0, [[5, 9n]]],
+      ["never-committed", 0, []],
+    ]);
     const del = await c.request(47, 0, { groupId: "simple", topics: [{ name: "gt", partitions: [{ partitionIndex: 0 }] }] });
     expect(del.errorCode).toBe(0);
     expect((await fetchOffsets("simple", [{ name: "gt", partitionIndexes: [0] }]))[0]!.partitions[0]!.committedOffset).toBe(-1n);
@@ -371,6 +379,7 @@ describe("bad input: clear errors, and the group keeps working for its other mem
   test("commit metadata over 4096 bytes", async () => {
     const r = await c.request(8, 8, { groupId: "gb", generationIdOrMemberEpoch: a.generationId, memberId: a.memberId, groupInstanceId: null, topics: [{ name: "gt", partitions: [{ partitionIndex: 0, committedOffset: 1n, committedLeaderEpoch: -1, committedMetadata: "x".repeat(5000) }] }] });
     expect(r.topics[0].partitions[0].errorCode).toBe(ErrorCode.OFFSET_METADATA_TOO_LARGE);
+    await stillWorks();
   });
 
   test("invalid group id", async () => {
