@@ -180,22 +180,25 @@ export function watchGroup(port: number, group: string) {
   /** Protocols (assignors) the group was Stable with. */
   const protocols = new Set<string>();
   let running = true;
-  let client: RawClient | null = null;
   const done = (async () => {
-    client = await RawClient.connect(port);
-    while (running) {
-      const d = (await client.request(15, 5, { groups: [group], includeAuthorizedOperations: false }).catch(() => null))?.groups?.[0];
-      if (d) {
-        const open = rebalances.at(-1);
-        const inRebalance = d.groupState === "PreparingRebalance" || d.groupState === "CompletingRebalance";
-        if (inRebalance && (!open || open.to !== null)) rebalances.push({ from: performance.now(), to: null, members: 0 });
-        if (d.groupState === "Stable") protocols.add(d.protocolData);
-        if (d.groupState === "Stable" && open && open.to === null) {
-          open.to = performance.now();
-          open.members = d.members.length;
+    const client = await RawClient.connect(port);
+    try {
+      while (running) {
+        const d = (await client.request(15, 5, { groups: [group], includeAuthorizedOperations: false }).catch(() => null))?.groups?.[0];
+        if (d) {
+          const open = rebalances.at(-1);
+          const inRebalance = d.groupState === "PreparingRebalance" || d.groupState === "CompletingRebalance";
+          if (inRebalance && (!open || open.to !== null)) rebalances.push({ from: performance.now(), to: null, members: 0 });
+          if (d.groupState === "Stable") protocols.add(d.protocolData);
+          if (d.groupState === "Stable" && open && open.to === null) {
+            open.to = performance.now();
+            open.members = d.members.length;
+          }
         }
+        await Bun.sleep(25);
       }
-      await Bun.sleep(25);
+    } finally {
+      client.close();
     }
   })();
   return {
@@ -204,7 +207,6 @@ export function watchGroup(port: number, group: string) {
     async stop() {
       running = false;
       await done.catch(() => {});
-      (client as RawClient | null)?.close();
     },
     /** Completed rebalances as "N ms (M members)". */
     summary: () => rebalances.filter((r) => r.to !== null).map((r) => `${Math.round(r.to! - r.from)} ms (${r.members} members)`).join(", "),
