@@ -161,13 +161,14 @@ export interface GroupView {
   members: { memberId: string; groupInstanceId: string | null; clientId: string }[];
 }
 
-export async function describeGroup(port: number, group: string): Promise<GroupView> {
-  const c = await RawClient.connect(port);
+/** DescribeGroups over `via` (a connection to reuse, or a port to open a short-lived one on). */
+export async function describeGroup(via: number | RawClient, group: string): Promise<GroupView> {
+  const c = typeof via === "number" ? await RawClient.connect(via) : via;
   try {
     const d = (await c.request(15, 5, { groups: [group], includeAuthorizedOperations: false })).groups[0];
     return { state: d.groupState, protocol: d.protocolData, members: d.members };
   } finally {
-    c.close();
+    if (typeof via === "number") c.close();
   }
 }
 
@@ -290,14 +291,14 @@ export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[
   const N = o.records ?? 30_000;
   const P = o.partitions ?? 6;
   await createTopic(o.port, o.topic, P);
-  const producer = await RawClient.connect(o.port);
+  const client = await RawClient.connect(o.port); // produces and describes
   const watch = watchGroup(o.port, o.group);
   const members: Member[] = [];
   const t0 = performance.now();
   try {
     for (const n of [0, 1, 2]) members.push(o.start(n));
     const stableWith = (k: number) => async () => {
-      const d = await describeGroup(o.port, o.group);
+      const d = await describeGroup(client, o.group);
       return d.state === "Stable" && d.members.length === k;
     };
     await waitFor(stableWith(3), `${o.label}: three members in a Stable group`, 90_000);
@@ -305,7 +306,7 @@ export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[
     const step = 1000;
     const produceSteps = async (from: number, to: number) => {
       for (let i = from; i < to; i += step) {
-        await produceRange(producer, o.topic, P, i, Math.min(i + step, to));
+        await produceRange(client, o.topic, P, i, Math.min(i + step, to));
         await Bun.sleep(100);
       }
     };
@@ -326,7 +327,7 @@ export async function shareWork(o: ShareWorkOptions): Promise<{ members: Member[
     });
   } finally {
     await watch.stop();
-    producer.close();
+    client.close();
     await Promise.all(members.map((m) => m.stop()));
   }
   const { distinct, duplicates } = checkRecords(members, P, N);
