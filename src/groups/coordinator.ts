@@ -130,7 +130,7 @@ export class GroupCoordinator implements MetaOwner {
   /** Kafka's InitialDelayedJoin: wait; if members kept arriving, wait again, within the rebalance timeout. */
   private initialDelay(g: Group, delay: number, remaining: number): void {
     g.newMemberAdded = false;
-    g.joinDeadline = Infinity; // never completes early during the delay
+    g.inInitialDelay = true;
     if (g.joinTimer) clearTimeout(g.joinTimer);
     g.joinTimer = setTimeout(() => {
       g.joinTimer = null;
@@ -146,7 +146,7 @@ export class GroupCoordinator implements MetaOwner {
 
   private armJoinTimer(g: Group, timeoutMs: number): void {
     if (g.joinTimer) clearTimeout(g.joinTimer);
-    g.joinDeadline = performance.now() + timeoutMs;
+    g.inInitialDelay = false;
     g.joinTimer = setTimeout(() => {
       g.joinTimer = null;
       if (g.is("PreparingRebalance")) this.completeJoin(g);
@@ -155,7 +155,7 @@ export class GroupCoordinator implements MetaOwner {
 
   /** Completes the join phase early once every known member has rejoined (not during the initial delay). */
   maybeCompleteJoin(g: Group): void {
-    if (g.is("PreparingRebalance") && g.joinDeadline !== Infinity && g.allMembersJoined()) this.completeJoin(g);
+    if (g.is("PreparingRebalance") && !g.inInitialDelay && g.allMembersJoined()) this.completeJoin(g);
   }
 
   /**
@@ -166,6 +166,7 @@ export class GroupCoordinator implements MetaOwner {
   completeJoin(g: Group): void {
     if (g.joinTimer) clearTimeout(g.joinTimer);
     g.joinTimer = null;
+    g.inInitialDelay = false;
     for (const m of [...g.members.values()]) {
       if (!m.awaitingJoin && m.groupInstanceId === null) {
         this.logger.info(`group ${g.groupId}: member ${m.memberId} did not rejoin in time; removing it`);

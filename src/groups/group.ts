@@ -81,8 +81,9 @@ export class Group {
   stateChangedAt = Date.now();
   /** A join (or its initial delay) is scheduled to complete. */
   joinTimer: ReturnType<typeof setTimeout> | null = null;
-  joinDeadline = 0;
-  /** Members that joined during the initial rebalance delay. */
+  /** A rebalance that started from Empty is in its initial delay: it never completes early. */
+  inInitialDelay = false;
+  /** Members joined during the current initial delay (so it is extended, as Kafka's InitialDelayedJoin does). */
   newMemberAdded = false;
   syncTimer: ReturnType<typeof setTimeout> | null = null;
   /** Members of the current generation that have not sent their SyncGroup yet (Kafka's pendingSyncMembers). */

@@ -113,7 +113,7 @@ function addMemberAndRebalance(co: GroupCoordinator, g: Group, memberId: string,
   m.isNew = true;
   if (g.members.size === 0) g.protocolType = req.protocolType;
   g.add(m);
-  if (g.is("PreparingRebalance") && g.generationId === 0) g.newMemberAdded = true;
+  if (g.is("PreparingRebalance") && g.inInitialDelay) g.newMemberAdded = true; // also for an Empty group reused
   const joined = awaitJoin(m);
   co.heartbeatReceived(g, m);
   if (g.is("PreparingRebalance")) co.maybeCompleteJoin(g);

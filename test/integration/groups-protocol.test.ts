@@ -169,6 +169,33 @@ describe("join and sync", () => {
   });
 });
 
+describe("initial rebalance delay", () => {
+  test("members arriving one after another during the delay extend it, also for an Empty group used before", async () => {
+    const d = await startBroker({ groupInitialRebalanceDelayMs: 600, groupMinSessionTimeoutMs: 500 });
+    const clients = await Promise.all([0, 1, 2].map(() => RawClient.connect(d.port)));
+    try {
+      // The group has a history: one member, one generation, then it left.
+      const first = await joinFully("gd", { client: clients[0], rebalance: 5000 });
+      await sync("gd", first.generationId, first.memberId, [], clients[0]);
+      await clients[0]!.request(13, 5, { groupId: "gd", members: [{ memberId: first.memberId, groupInstanceId: null, reason: null }] });
+      // Three members arrive 400 ms apart: the third comes after the first 600 ms, but the delay was extended because
+      // the second came within it; so one generation takes all three.
+      const joins = [];
+      for (const [i, cl] of clients.entries()) {
+        if (i) await Bun.sleep(400);
+        joins.push(joinFully("gd", { client: cl, rebalance: 5000 }));
+      }
+      const results = await Promise.all(joins);
+      expect(new Set(results.map((r) => r.generationId))).toEqual(new Set([first.generationId + 2]));
+      expect(results.find((r) => r.leader === r.memberId)!.members.length).toBe(3);
+    } finally {
+      for (const cl of clients) cl.close();
+      await d.stop();
+      d.cleanup();
+    }
+  });
+});
+
 describe("static membership", () => {
   test("a restarted static member gets its assignment back without a rebalance; the old incarnation is fenced", async () => {
     const c2 = await RawClient.connect(b.port);
