@@ -173,7 +173,9 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
 
 describeWithPeer(`${JAVA_PEER_NAME}: commits and broker restarts`, java, () => {
   let broker: SpawnedBroker | null = null;
+  const started: Member[] = [];
   afterAll(async () => {
+    await Promise.all(started.map((m) => m.stop(5000))); // members a failed test left running
     if (broker && broker.proc.exitCode === null) {
       broker.kill("SIGKILL");
       await broker.exited;
@@ -197,6 +199,7 @@ describeWithPeer(`${JAVA_PEER_NAME}: commits and broker restarts`, java, () => {
     const group = "durable";
     // Small polls: a commit every 20 records, so the kill lands among commits.
     const first = member(broker.bootstrap, "durable-0", topic, group, ["--max-poll-records", "20", "--session-timeout-ms", "3000"]);
+    started.push(first);
     // It reads the partitions one after the other: wait for commits on the third.
     await waitFor(() => first.committed.size === 3, "commits on every partition", 60_000);
     broker.kill("SIGKILL");
@@ -213,6 +216,7 @@ describeWithPeer(`${JAVA_PEER_NAME}: commits and broker restarts`, java, () => {
 
     // A new member resumes exactly at the committed offsets and finishes the topic.
     const second = member(broker.bootstrap, "durable-1", topic, group, ["--session-timeout-ms", "3000"]);
+    started.push(second);
     await waitFor(() => [0, 1, 2].every((p) => (second.committed.get(p) ?? afterCrash.get(p)) === 2000), "the rest consumed and committed", 60_000).catch((e) => {
       throw new Error(`${(e as Error).message}\n${tail(second)}`);
     });
