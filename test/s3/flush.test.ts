@@ -133,8 +133,9 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
       expect(r.responses[0].partitionResponses[0].errorCode).toBe(0);
     }
     c.close();
-    // Now past 3 MiB of 4: both are flushed early although neither reached 64 MiB nor 10 minutes.
-    await waitFor(() => p0!.flushedOffset === p0!.highWatermark && p1!.flushedOffset === p1!.highWatermark, "an early flush", 30_000);
+    // Past 3 MiB of 4: both are flushed early although neither reached 64 MiB nor 10 minutes. Partition 1 may have
+    // taken more batches after its flush began; once the pool is below 75% again those wait for their due time.
+    await waitFor(() => p0!.flushedOffset === p0!.highWatermark && p1!.flushedOffset > 0, "an early flush", 30_000);
     expect(tb.broker.s3!.manifest.of(p0!).entries.length).toBeGreaterThan(0);
   }, 120_000);
 });
