@@ -1,6 +1,19 @@
 #!/usr/bin/env bun
-// klite's entry point: `klite` serves; subcommands are added here as they exist.
-import { runMain } from "citty";
+// klite's entry point. The first argument picks the command: `bench ...` runs the load generator, `serve` (or
+// nothing, or a flag) runs the broker. Only the first argument is looked at, so a flag value such as the ":9092"
+// of `klite --listen :9092` is never taken for a command name.
+import { renderUsage, runMain, type CommandDef } from "citty";
+import { bench } from "./cli/bench.ts";
 import { serve } from "./cli/serve.ts";
 
-await runMain(serve);
+const argv = process.argv.slice(2);
+if (argv[0] === "bench") {
+  await runMain(bench, { rawArgs: argv.slice(1) });
+} else {
+  // `klite --help` also lists the commands.
+  const root = { ...serve, subCommands: { serve: { meta: { name: "serve", description: "Run the broker (the default)" } }, bench } } as CommandDef;
+  await runMain(serve, {
+    rawArgs: argv[0] === "serve" ? argv.slice(1) : argv,
+    showUsage: async (cmd, parent) => console.log(`${await renderUsage((cmd === serve ? root : cmd) as CommandDef, parent as CommandDef | undefined)}\n`),
+  });
+}
