@@ -28,7 +28,7 @@ export const FLAGS = {
   "log-level": { kind: "enum", default: "info", options: ["silent", "error", "warn", "info", "debug", "trace"], description: "Log level" },
   "health-addr": { kind: "addr", description: "Address for the /livez and /readyz HTTP endpoints (off when empty)" },
   "max-request-size": { kind: "size", default: "100MiB", min: 1024, description: "Largest request frame accepted; larger frames close the connection" },
-  "wal-sync-interval": { kind: "duration", default: "2ms", min: 0, description: "How long writes are collected before one write+fsync" },
+  "wal-sync-interval": { kind: "duration", default: "0ms", min: 0, description: "How long writes are collected before one write+fsync (0: as soon as the previous fsync is done)" },
   "wal-segment-max-bytes": { kind: "size", default: "64MiB", min: 64 * 1024, description: "WAL segment size" },
   "wal-max-disk-size": { kind: "size", default: "0", min: 0, description: "Delete the oldest WAL segments beyond this total (0 = unlimited)" },
   "chunk-pool-memory": { kind: "size", default: "512MiB", min: 1024 * 1024, description: "Memory for recently written batches (tail reads are served from it); with S3, bounds the data not yet flushed: an early flush starts at 75%, producers wait when it is full" },

@@ -61,7 +61,7 @@ describe("config", () => {
     const d = resolveConfig({}, {});
     expect(d.listenPort).toBe(9092);
     expect(d.dataDir).toBe("./data");
-    expect(d.walSyncIntervalMs).toBe(2);
+    expect(d.walSyncIntervalMs).toBe(0);
     expect(d.walSegmentMaxBytes).toBe(64 * 1024 * 1024);
     expect(d.maxRequestSize).toBe(100 * 1024 * 1024);
     expect(d.autoCreateTopics).toBe(true);
