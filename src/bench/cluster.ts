@@ -26,6 +26,8 @@ export class BenchError extends Error {
   override name = "BenchError";
 }
 
+class NotReady extends BenchError {}
+
 /** "host:port"; an empty host means this machine. */
 function parseHostPort(s: string): { host: string; port: number } {
   const a = parseAddr(s);
@@ -98,7 +100,10 @@ export class Cluster {
     const deadline = performance.now() + 30_000;
     for (;;) {
       t = await this.topic(name);
-      if (t && t.leaders.length > 0 && t.leaders.every((l) => l >= 0 && this.brokers.has(l))) return t;
+      if (t && t.leaders.length > 0 && t.leaders.every((l) => l >= 0 && this.brokers.has(l))) {
+        await this.offsets(t, -1); // every leader serves its partition (Kafka's metadata can run ahead)
+        return t;
+      }
       if (performance.now() > deadline) throw new BenchError(`topic ${name} has no leader for every partition after 30 s`);
       await Bun.sleep(50);
     }
@@ -111,8 +116,23 @@ export class Cluster {
     return KafkaConnection.connect(b.host, b.port, this.clientId);
   }
 
-  /** End offsets (timestamp -1 = latest, -2 = earliest) of the partitions of a topic. */
+  /**
+   * End offsets (timestamp -1 = latest, -2 = earliest) of the partitions of a topic. A partition its leader does
+   * not serve yet (a topic just created on Kafka) is asked again for up to 30 s.
+   */
   async offsets(t: TopicInfo, timestamp: -1 | -2): Promise<number[]> {
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      try {
+        return await this.offsetsOnce(t, timestamp);
+      } catch (e) {
+        if (!(e instanceof NotReady) || performance.now() > deadline) throw e;
+        await Bun.sleep(100);
+      }
+    }
+  }
+
+  private async offsetsOnce(t: TopicInfo, timestamp: -1 | -2): Promise<number[]> {
     const out: number[] = [];
     const byLeader = new Map<number, number[]>();
     t.leaders.forEach((l, p) => byLeader.set(l, [...(byLeader.get(l) ?? []), p]));
@@ -127,7 +147,10 @@ export class Cluster {
           timeoutMs: 30_000,
         });
         for (const p of resp.topics[0]?.partitions ?? []) {
-          if (p.errorCode !== 0) throw new BenchError(`ListOffsets ${t.name}-${p.partitionIndex}: ${errorName(p.errorCode)}`);
+          if (p.errorCode !== 0) {
+            const retriable = p.errorCode === ErrorCode.NOT_LEADER_OR_FOLLOWER || p.errorCode === ErrorCode.LEADER_NOT_AVAILABLE || p.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+            throw new (retriable ? NotReady : BenchError)(`ListOffsets ${t.name}-${p.partitionIndex}: ${errorName(p.errorCode)}`);
+          }
           out[p.partitionIndex] = Number(p.offset ?? p.oldStyleOffsets?.[0] ?? 0n);
         }
       } finally {

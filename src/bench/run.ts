@@ -77,8 +77,10 @@ function newProduceStats(): ProduceStats {
   return { acked: 0, ackedAll: 0, errors: 0, latency: new Histogram(), window: new Histogram(), measureStart: null, lastAck: 0, lastError: null };
 }
 
-function newConsumeStats(e2e: boolean): ConsumeStats {
-  return { records: 0, bytes: 0, errors: 0, lastError: null, firstAt: null, lastAt: 0, e2e: e2e ? new Histogram() : null, e2eWindow: e2e ? new Histogram() : null, e2eFrom: 0 };
+function newConsumeStats(e2e: boolean, ps: ProduceStats): ConsumeStats {
+  // End-to-end latency counts the records sent after the warm-up, like the producers' ack latency.
+  const e2eFrom = () => (ps.measureStart === null ? Infinity : performance.timeOrigin + ps.measureStart);
+  return { records: 0, bytes: 0, errors: 0, lastError: null, firstAt: null, lastAt: 0, e2e: e2e ? new Histogram() : null, e2eWindow: e2e ? new Histogram() : null, e2eFrom };
 }
 
 /** Splits n into k near-equal parts. */
@@ -100,7 +102,7 @@ export async function runBench(o: BenchOptions, progress: (line: string) => void
       topic = await cluster.ensureTopic(o.topic, o.partitions, o.topicConfigs);
     }
     const ps = newProduceStats();
-    const cs = newConsumeStats(o.mode === "produce-consume");
+    const cs = newConsumeStats(o.mode === "produce-consume", ps);
     const produces = o.mode !== "consume";
     const consumes = o.mode !== "produce";
 
@@ -123,7 +125,6 @@ export async function runBench(o: BenchOptions, progress: (line: string) => void
     const deadline = o.durationS !== null ? t0 + o.durationS * 1000 : Infinity;
     let stop = false;
     const until = () => stop || performance.now() >= deadline;
-    cs.e2eFrom = performance.timeOrigin + t0;
 
     // One progress line a second, from the counters' deltas.
     let last = { t: t0, sent: 0, acked: 0, consumed: 0, bytes: 0 };
