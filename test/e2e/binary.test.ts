@@ -1,6 +1,6 @@
 // The compiled executable, as users run it: copied into an empty directory and started with no Bun or Node on
-// PATH. Produces and consumes through it, checks the CLI (version, help, flags, KLITE_ variables, bad values)
-// and the health endpoints, and stops it with SIGTERM.
+// PATH. Produces and consumes through it (KafkaJS and its own `bench` command), checks the CLI (version, help,
+// flags, KLITE_ variables, bad values) and the health endpoints, and stops it with SIGTERM.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -87,6 +87,13 @@ describe("dist/klite in an empty directory without Bun or Node", () => {
         for (const r of recs) keys.add(new TextDecoder().decode(r.key!));
       }
       expect(keys.size).toBe(10_000);
+
+      // The load generator ships in the same executable.
+      const b = runExe(["bench", "produce-consume", "--brokers", broker.bootstrap, "--topic", "bin-bench", "--records", "2000", "--throughput", "4000", "--json"]);
+      expect(b.code).toBe(0);
+      const summary = JSON.parse(b.out);
+      expect(summary.produce).toMatchObject({ records: 2000, errors: 0 });
+      expect(summary.consume).toMatchObject({ records: 2000, errors: 0 });
     } finally {
       broker.kill("SIGTERM");
       expect(await broker.exited).toBe(0);
