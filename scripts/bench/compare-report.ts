@@ -152,29 +152,46 @@ function markdown(r: Row[], t: Target[], machine: Record<string, unknown>): stri
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** The chart's row label: the workload in few words. */
+function shortLabel(x: Row): string {
+  const w = x.workload
+    .replace("produce 1 KiB, ", "produce ")
+    .replace(", unlimited", "")
+    .replace(" — Kafka with flush.messages=1", " vs Kafka fsync")
+    .replace("end-to-end latency p99, 20,000 records/s, 1 partition, acks=all", "end-to-end p99 at 20k rec/s")
+    .replace(" while producing unlimited, 8 partitions", "")
+    .replace("beginning, 8 partitions", "beginning")
+    .replace(" (fresh data dir)", "");
+  return x.generator === "–" ? w : `${w} · ${x.generator}`;
+}
+
 /** One bar per row with both figures: log2 of how many times better (right, green) or worse (left, red). */
 function svg(r: Row[]): string {
   const bars = r.filter((x) => advantage(x) !== null);
   const W = 1100;
-  const label = 560;
+  const label = 470;
   const mid = label + (W - label) / 2;
-  const unit = (W - label) / 2 / 4; // 4 doublings each way
+  const D = 5; // doublings each way
+  const unit = (W - label - 20) / 2 / D;
   const rowH = 22;
   const H = 50 + bars.length * rowH + 30;
   const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">klite vs Apache Kafka: how many times better (right) or worse (left)</text>`];
-  for (let d = -4; d <= 4; d++) {
+  for (let d = -D; d <= D; d++) {
     const x = mid + d * unit;
     parts.push(`<line x1="${x}" y1="35" x2="${x}" y2="${H - 25}" stroke="${d === 0 ? "#333" : "#ddd"}"/>`, `<text x="${x}" y="${H - 10}" text-anchor="middle" fill="#555">${d === 0 ? "1×" : d > 0 ? `${2 ** d}×` : `1/${2 ** -d}`}</text>`);
   }
   bars.forEach((x, i) => {
     const a = advantage(x)!;
     const y = 40 + i * rowH;
-    const len = Math.max(-4, Math.min(4, Math.log2(a))) * unit;
-    const text = `${x.workload}${x.generator !== "–" ? ` · ${x.generator}` : ""}`;
-    parts.push(`<text x="${label - 8}" y="${y + 14}" text-anchor="end">${esc(text.length > 88 ? `${text.slice(0, 86)}…` : text)}</text>`);
+    const len = Math.max(-D, Math.min(D, Math.log2(a))) * unit;
+    parts.push(`<text x="${label - 8}" y="${y + 14}" text-anchor="end">${esc(shortLabel(x))}</text>`);
     parts.push(`<rect x="${len >= 0 ? mid : mid + len}" y="${y + 3}" width="${Math.max(1, Math.abs(len))}" height="${rowH - 6}" fill="${a >= 1 ? "#2e8b57" : "#c0392b"}"/>`);
-    parts.push(`<text x="${len >= 0 ? mid + len + 4 : mid + len - 4}" y="${y + 14}" text-anchor="${len >= 0 ? "start" : "end"}" fill="#222">${a >= 1 ? `${a.toFixed(2)}×` : `${(1 / a).toFixed(2)}× worse`}</text>`);
+    // The figure beside the bar's end, or inside it when the bar reaches the edge.
+    const inside = Math.abs(len) > D * unit - 90;
+    const tx = len >= 0 ? mid + len + (inside ? -4 : 4) : mid + len + (inside ? 4 : -4);
+    const anchor = (len >= 0) !== inside ? "start" : "end";
+    parts.push(`<text x="${tx}" y="${y + 14}" text-anchor="${anchor}" fill="${inside ? "white" : "#222"}">${a >= 1 ? `${a.toFixed(2)}× better` : `${(1 / a).toFixed(2)}× worse`}</text>`);
   });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;

@@ -221,7 +221,8 @@ const home = ONLY === "klite" ? null : await installKafka(log);
 mkdirSync(OUT, { recursive: true });
 const REPORT_ONLY = opt("report-only", "");
 // The raw measurements are saved as they come, so a report can be rebuilt (--report-only FILE) without rerunning.
-const rounds: Measurements[] = REPORT_ONLY ? JSON.parse(readFileSync(REPORT_ONLY, "utf8")).rounds : [];
+const raw = REPORT_ONLY ? (JSON.parse(readFileSync(REPORT_ONLY, "utf8")) as { rounds: Measurements[]; minutes?: number; quick?: boolean }) : null;
+const rounds: Measurements[] = raw ? raw.rounds : [];
 const t0 = performance.now();
 for (let r = 0; !REPORT_ONLY && r < ROUNDS; r++) {
   const m: Measurements = {};
@@ -240,12 +241,13 @@ const machine = {
   bun: Bun.version,
   java: Bun.spawnSync(["java", "-version"], { stderr: "pipe" }).stderr.toString().split("\n")[0]?.trim() ?? "?",
   kafka: KAFKA_VERSION,
-  quick: QUICK,
-  rounds: ROUNDS,
-  minutes: Math.round((performance.now() - t0) / 6000) / 10,
+  quick: raw ? raw.quick ?? false : QUICK,
+  rounds: rounds.length,
+  minutes: raw ? raw.minutes ?? null : Math.round((performance.now() - t0) / 6000) / 10,
   date: new Date().toISOString(),
 };
 const sizes = { klite: statSync(KLITE).size, kafkaJars: home ? dirBytes(join(home, "lib")) : null, jre: javaHome && existsSync(javaHome) ? dirBytes(javaHome) : null };
+if (!raw) writeFileSync(join(OUT, "compare-raw.json"), JSON.stringify({ rounds, minutes: machine.minutes, quick: QUICK }, null, 1));
 const report = buildReport(rounds, machine, sizes);
 writeFileSync(join(OUT, "compare.md"), report.markdown);
 writeFileSync(join(OUT, "compare.json"), JSON.stringify(report.json, null, 2));
