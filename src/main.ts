@@ -4,7 +4,7 @@
 // of `klite --listen :9092` is never taken for a command name.
 import { renderUsage, runMain, type CommandDef } from "citty";
 import { bench } from "./cli/bench.ts";
-import { serve } from "./cli/serve.ts";
+import { joinBooleanValues, serve } from "./cli/serve.ts";
 
 const argv = process.argv.slice(2);
 if (argv[0] === "bench") {
@@ -13,7 +13,7 @@ if (argv[0] === "bench") {
   // `klite --help` also lists the commands.
   const root = { ...serve, subCommands: { serve: { meta: { name: "serve", description: "Run the broker (the default)" } }, bench } } as CommandDef;
   await runMain(serve, {
-    rawArgs: argv[0] === "serve" ? argv.slice(1) : argv,
+    rawArgs: joinBooleanValues(argv[0] === "serve" ? argv.slice(1) : argv),
     showUsage: async (cmd, parent) => console.log(`${await renderUsage((cmd === serve ? root : cmd) as CommandDef, parent as CommandDef | undefined)}\n`),
   });
 }

@@ -16,6 +16,31 @@ export const serveArgs: ArgsDef = Object.fromEntries(
   ]),
 );
 
+/**
+ * Spells boolean flags out so the parser never takes the next argument for their value: `--auto-create-topics`
+ * → `=true`, `--auto-create-topics false` → `=false`, `--no-auto-create-topics` → `=false`. Other values
+ * (`--auto-create-topics=maybe`) are left for the config to refuse, naming the flag.
+ */
+export function joinBooleanValues(argv: string[]): string[] {
+  const bools = new Set(Object.entries(FLAGS).filter(([, f]) => f.kind === "bool").map(([name]) => name));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith("--") ? a.slice(2) : "";
+    const next = argv[i + 1];
+    if (bools.has(name)) {
+      const value = next === "true" || next === "false" ? next : "true";
+      if (value === next) i++;
+      out.push(`${a}=${value}`);
+    } else if (name.startsWith("no-") && bools.has(name.slice(3))) {
+      out.push(`--${name.slice(3)}=false`);
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Flags on the command line that klite does not know (citty would silently ignore them). */
 export function unknownFlags(rawArgs: string[], known: Iterable<string>): string[] {
   const names = new Set([...known, "help", "h", "version", "v"]);

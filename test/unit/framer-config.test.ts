@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { FrameError, Framer } from "../../src/server/framer.ts";
 import { ConfigError, parseAddr, parseDuration, parseSize, resolveConfig } from "../../src/config.ts";
+import { joinBooleanValues } from "../../src/cli/serve.ts";
 
 function frames(sizes: number[]): Uint8Array {
   const total = sizes.reduce((a, s) => a + 4 + s, 0);
@@ -86,5 +87,17 @@ describe("config", () => {
       expect(() => resolveConfig(flags, {})).toThrow(ConfigError);
       expect(() => resolveConfig(flags, {})).toThrow(re);
     }
+  });
+});
+
+describe("command line", () => {
+  test("a boolean flag never swallows the next flag; true/false after it is its value; --no- negates", () => {
+    expect(joinBooleanValues(["--auto-create-topics", "--listen", ":9092"])).toEqual(["--auto-create-topics=true", "--listen", ":9092"]);
+    expect(joinBooleanValues(["--auto-create-topics", "false", "--listen", ":9092"])).toEqual(["--auto-create-topics=false", "--listen", ":9092"]);
+    expect(joinBooleanValues(["--listen", ":9092", "--no-auto-create-topics"])).toEqual(["--listen", ":9092", "--auto-create-topics=false"]);
+    expect(joinBooleanValues(["--auto-create-topics=maybe"])).toEqual(["--auto-create-topics=maybe"]);
+    const flags = { "auto-create-topics": "false" };
+    expect(resolveConfig(flags, {}).autoCreateTopics).toBe(false);
+    expect(() => resolveConfig({ "auto-create-topics": "maybe" }, {})).toThrow("--auto-create-topics");
   });
 });
