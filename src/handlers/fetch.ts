@@ -23,6 +23,17 @@ interface Wanted {
   offset: number;
   maxBytes: number;
   out: codec.PartitionData;
+  /** The records may be views of WAL memory, valid only until this turn ends. */
+  views: boolean;
+}
+
+/** Copies the views gathered so far, before an await: WAL memory may be reused once the turn ends. */
+function keepViews(wanted: Wanted[]): void {
+  for (const w of wanted) {
+    if (!w.views) continue;
+    w.out.records = (w.out.records as Uint8Array[]).map((b) => b.slice());
+    w.views = false;
+  }
 }
 
 export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
@@ -47,7 +58,7 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
         if (p && (fp.currentLeaderEpoch ?? -1) > LEADER_EPOCH) errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
         const out: codec.PartitionData = { partitionIndex: fp.partition, errorCode, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: NO_RECORDS };
         partitions.push(out);
-        wanted.push({ p, errorCode, offset: Number(fp.fetchOffset), maxBytes: fp.partitionMaxBytes, out });
+        wanted.push({ p, errorCode, offset: Number(fp.fetchOffset), maxBytes: fp.partitionMaxBytes, out, views: false });
       }
       responses.push({ topic: t?.meta.name ?? ft.topic, topicId: ft.topicId ?? t?.meta.id, partitions });
     }
@@ -94,9 +105,11 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
       }
       const read = log.read(p, w.offset, Math.min(w.maxBytes, Math.max(0, remaining)), minOne);
       let r: ReadOutcome;
+      const cold = read instanceof Promise;
       try {
+        if (cold) keepViews(wanted);
         // Only offsets that S3 alone holds await here; the partition's state is read again below, after it.
-        r = read instanceof Promise ? await read : read;
+        r = cold ? await read : read;
       } catch (e) {
         if (!(e instanceof ColdReadError)) throw e;
         ctx.broker.logger.warn(`fetch ${p}@${w.offset} from S3 failed: ${e.message}`);
@@ -110,6 +123,7 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
       if (readCommitted) w.out.abortedTransactions = [];
       if (r.bytes > 0) {
         w.out.records = r.records;
+        w.views = true; // even after S3: what S3 no longer held was read from the WAL
         remaining -= r.bytes;
         minOne = false;
       }

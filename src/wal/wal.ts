@@ -8,12 +8,14 @@
 // next group overwrites the failed bytes.
 //
 // Segments are preallocated (zero-filled, which makes fdatasync fastest, see notes/bun-platform.md §2) and the next
-// one is prepared while the current one fills, so rotation never waits on the disk. Written groups stay in memory
-// as chunks (up to the cache budget), so tail reads are memory reads; older data is read with pread.
+// one is prepared while the current one fills, so rotation never waits on the disk. Groups are built in the chunk
+// pool's slabs and stay there as chunks until the slab is reused (chunk-pool.ts), so tail reads are memory reads;
+// older data is read with pread.
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, fstatSync, ftruncateSync, unlinkSync, writeSync } from "node:fs";
 import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../logger.ts";
+import { ChunkPool, type Reservation } from "./chunk-pool.ts";
 import { ENTRY_HEADER, SEGMENT_HEADER, hasSegmentHeader, parseEntry, segmentFileName, writeEntry, writeSegmentHeader } from "./entry.ts";
 
 export class WalError extends Error {
@@ -78,12 +80,6 @@ interface Segment {
   capacity: number;
 }
 
-interface Chunk {
-  segment: number;
-  pos: number;
-  buf: Uint8Array;
-}
-
 class Group<M> {
   entries: WalEntry<M>[] = [];
   bytes = 0;
@@ -129,9 +125,8 @@ export class Wal<M> {
   private tailPos = SEGMENT_HEADER;
   private tailCapacity = 0;
 
-  private chunks = new Map<number, Chunk>();
-  private chunkBytes = 0;
-  private nextChunk = 1;
+  private readonly pool: ChunkPool;
+  private readonly maxGroupBytes: number;
   private closed = false;
   private draining = false;
   private listener: WalListener<M> | null = null;
@@ -139,6 +134,9 @@ export class Wal<M> {
 
   constructor(private readonly opts: WalOptions) {
     mkdirSync(opts.dir, { recursive: true });
+    this.pool = new ChunkPool(opts.cacheBytes);
+    // A group fits one slab, so every group (but one holding a single larger batch) stays readable from memory.
+    this.maxGroupBytes = Math.min(opts.maxGroupBytes ?? Infinity, this.pool.slabBytes);
   }
 
   setListener(l: WalListener<M>): void {
@@ -258,7 +256,7 @@ export class Wal<M> {
     const size = ENTRY_HEADER + entry.batch.length;
     entry.seq = this.nextSeq++;
     if (this.open === null) this.open = new Group<M>(performance.now());
-    if (this.open.entries.length > 0 && this.open.bytes + size > (this.opts.maxGroupBytes ?? Infinity)) {
+    if (this.open.entries.length > 0 && this.open.bytes + size > this.maxGroupBytes) {
       this.sealed.push(this.open);
       this.open = new Group<M>(performance.now());
     }
@@ -311,19 +309,24 @@ export class Wal<M> {
   private async writeGroup(g: Group<M>): Promise<void> {
     let buf: Uint8Array;
     let seg: Segment;
-    let chunk: number;
+    let space: Reservation;
     try {
-      if (g.rotateTo > 0) await this.rotate(g.rotateTo); // awaits only when the next segment is not ready yet
+      if (g.rotateTo > 0) {
+        await this.rotate(g.rotateTo); // awaits only when the next segment is not ready yet
+        // Space is reserved only at the start of a turn: a view handed out earlier in this turn (a fetch not yet
+        // encoded) must not see its slab reused.
+        await new Promise((r) => setImmediate(r));
+      }
       seg = this.current!;
-      buf = new Uint8Array(g.bytes);
-      const dv = new DataView(buf.buffer);
-      chunk = this.nextChunk++;
+      space = this.pool.reserve(g.bytes);
+      buf = space.buf;
+      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let o = 0;
       for (const e of g.entries) {
         const end = writeEntry(buf, dv, o, e.seq, e.topicId, e.partition, e.baseOffset, e.batch);
         e.segment = seg.id;
         e.pos = this.writePos + o + ENTRY_HEADER;
-        e.chunk = chunk;
+        e.chunk = space.chunk;
         e.batch = buf.subarray(o + ENTRY_HEADER, end); // the request's bytes can go
         o = end;
       }
@@ -340,7 +343,7 @@ export class Wal<M> {
     // Durable. Everything below runs synchronously, before any waiter resumes.
     this.writing = false;
     this.writePos += buf.length;
-    this.addChunk(chunk, { segment: seg.id, pos: this.writePos - buf.length, buf });
+    this.pool.commit(space, seg.id, this.writePos - buf.length);
     this.listener?.durable(g.entries);
     g.resolve();
     if (this.sealed.length > 0 || (this.open && this.open.entries.length > 0)) this.kick();
@@ -479,7 +482,7 @@ export class Wal<M> {
   }
 
   private forget(seg: Segment): void {
-    for (const [id, c] of this.chunks) if (c.segment === seg.id) this.dropChunk(id);
+    this.pool.dropSegment(seg.id);
     this.deleteSegment(seg);
   }
 
@@ -505,24 +508,12 @@ export class Wal<M> {
 
   // --- reads ---------------------------------------------------------------------------------------------------
 
-  private addChunk(id: number, c: Chunk): void {
-    this.chunks.set(id, c);
-    this.chunkBytes += c.buf.length;
-    while (this.chunkBytes > this.opts.cacheBytes && this.chunks.size > 1) {
-      this.dropChunk(this.chunks.keys().next().value as number);
-    }
-  }
-
-  private dropChunk(id: number): void {
-    const c = this.chunks.get(id);
-    if (!c) return;
-    this.chunks.delete(id);
-    this.chunkBytes -= c.buf.length;
-  }
-
-  /** The bytes of a stored batch: a view of the memory chunk when cached, else read from the segment file. */
+  /**
+   * The bytes of a stored batch: a view of its memory chunk when still pooled (valid until this turn's microtasks
+   * have run, see chunk-pool.ts), else read from the segment file.
+   */
   read(segment: number, pos: number, size: number, chunk: number): Uint8Array {
-    const c = this.chunks.get(chunk);
+    const c = this.pool.get(chunk);
     if (c !== undefined) return c.buf.subarray(pos - c.pos, pos - c.pos + size);
     const seg = this.segments.get(segment);
     if (!seg) throw new WalError(`WAL segment ${segment} is gone`);
@@ -537,7 +528,7 @@ export class Wal<M> {
   }
 
   get cachedBytes(): number {
-    return this.chunkBytes;
+    return this.pool.bytes;
   }
 
   // --- shutdown ------------------------------------------------------------------------------------------------
