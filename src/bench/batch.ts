@@ -1,16 +1,11 @@
 // Record batches as a producer writes them and a consumer walks them (magic 2; the layout is documented in
 // src/protocol/records.ts). A builder (one per batch) appends records straight into one buffer, so a batch costs
 // one copy of each value plus the CRC; the walker reads value positions without allocating an object per record.
-import { BATCH_HEADER_SIZE } from "../protocol/records.ts";
+import { BATCH_HEADER_SIZE, sealBatch } from "../protocol/records.ts";
 import { compress, decompress } from "../protocol/compression.ts";
 import { crc32c } from "../protocol/crc32c.ts";
 
 const CRC_START = 21;
-
-function setI64(dv: DataView, pos: number, v: number): void {
-  dv.setInt32(pos, Math.floor(v / 4294967296));
-  dv.setUint32(pos + 4, v >>> 0);
-}
 
 function varintSize(z: number): number {
   let n = 1;
@@ -28,7 +23,6 @@ export function maxRecordSize(valueSize: number): number {
 
 export class BatchBuilder {
   readonly buf: Uint8Array;
-  private readonly dv: DataView;
   pos = BATCH_HEADER_SIZE;
   count = 0;
   baseTimestamp = 0;
@@ -38,7 +32,6 @@ export class BatchBuilder {
 
   constructor(capacity: number, maxRecords: number) {
     this.buf = new Uint8Array(capacity);
-    this.dv = new DataView(this.buf.buffer);
     this.sentAt = new Float64Array(maxRecords);
   }
 
@@ -80,20 +73,7 @@ export class BatchBuilder {
       out = new Uint8Array(BATCH_HEADER_SIZE + payload.length);
       out.set(payload, BATCH_HEADER_SIZE);
     }
-    const dv = codec === 0 ? this.dv : new DataView(out.buffer, out.byteOffset, out.byteLength);
-    setI64(dv, 0, 0);
-    dv.setInt32(8, out.length - 12);
-    dv.setInt32(12, -1);
-    dv.setInt8(16, 2);
-    dv.setInt16(21, codec);
-    dv.setInt32(23, this.count - 1);
-    setI64(dv, 27, this.baseTimestamp);
-    setI64(dv, 35, this.maxTimestamp);
-    setI64(dv, 43, -1);
-    dv.setInt16(51, -1);
-    dv.setInt32(53, -1);
-    dv.setInt32(57, this.count);
-    dv.setUint32(17, crc32c(out, CRC_START, out.length));
+    sealBatch(out, { baseOffset: 0, attributes: codec, recordsCount: this.count, baseTimestamp: this.baseTimestamp, maxTimestamp: this.maxTimestamp, producerId: -1, producerEpoch: -1, baseSequence: -1 });
     return out;
   }
 }

@@ -288,22 +288,50 @@ export function buildBatch(records: readonly NewRecord[], opts: BatchOptions = {
   const codec = opts.compression ?? 0;
   const payload = compress(codec, body.finish());
   const out = new Uint8Array(BATCH_HEADER_SIZE + payload.length);
-  const dv = view(out);
-  setI64(dv, 0, opts.baseOffset ?? 0);
-  dv.setInt32(8, out.length - 12);
+  out.set(payload, BATCH_HEADER_SIZE);
+  sealBatch(out, {
+    baseOffset: opts.baseOffset ?? 0,
+    attributes: codec | (opts.transactional ? Attr.transactional : 0),
+    recordsCount: records.length,
+    baseTimestamp,
+    maxTimestamp,
+    producerId: opts.producerId ?? -1,
+    producerEpoch: opts.producerEpoch ?? -1,
+    baseSequence: opts.baseSequence ?? -1,
+  });
+  return out;
+}
+
+export interface NewBatchHeader {
+  baseOffset: number;
+  attributes: number;
+  recordsCount: number;
+  baseTimestamp: number;
+  maxTimestamp: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+}
+
+/**
+ * Writes the header of the batch whose records already fill b[61..] (all of b is the batch: the length comes from
+ * b), records numbered from 0, then its CRC.
+ */
+export function sealBatch(b: Uint8Array, h: NewBatchHeader): void {
+  const dv = view(b);
+  setI64(dv, 0, h.baseOffset);
+  dv.setInt32(8, b.length - 12);
   dv.setInt32(12, -1);
   dv.setInt8(16, 2);
-  dv.setInt16(21, codec | (opts.transactional ? Attr.transactional : 0));
-  dv.setInt32(23, records.length - 1);
-  setI64(dv, 27, baseTimestamp);
-  setI64(dv, 35, maxTimestamp);
-  setI64(dv, 43, opts.producerId ?? -1);
-  dv.setInt16(51, opts.producerEpoch ?? -1);
-  dv.setInt32(53, opts.baseSequence ?? -1);
-  dv.setInt32(57, records.length);
-  out.set(payload, BATCH_HEADER_SIZE);
-  dv.setUint32(17, crc32c(out, CRC_START, out.length));
-  return out;
+  dv.setInt16(21, h.attributes);
+  dv.setInt32(23, h.recordsCount - 1);
+  setI64(dv, 27, h.baseTimestamp);
+  setI64(dv, 35, h.maxTimestamp);
+  setI64(dv, 43, h.producerId);
+  dv.setInt16(51, h.producerEpoch);
+  dv.setInt32(53, h.baseSequence);
+  dv.setInt32(57, h.recordsCount);
+  dv.setUint32(17, crc32c(b, CRC_START, b.length));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
