@@ -5,7 +5,7 @@
 import type { Socket } from "bun";
 import { Reader, Writer } from "../protocol/codec.ts";
 import * as apiVersions from "../protocol/messages/api-versions.ts";
-import { Framer } from "../server/framer.ts";
+import { coalesceHead, Framer } from "../server/framer.ts";
 
 /** The parts of a generated message module a client needs. */
 export interface ApiCodec<Req, Resp> {
@@ -146,23 +146,7 @@ export class KafkaConnection {
   private flush(): void {
     const s = this.socket;
     while (s && !this.blocked && !this.closedErr && this.out.length > 0) {
-      let buf = this.out[0]!;
-      if (this.out.length > 1 && buf.length < COALESCE_BYTES) {
-        // Several small frames: one write.
-        let n = 0;
-        let k = 0;
-        while (k < this.out.length && n + this.out[k]!.length <= COALESCE_BYTES) n += this.out[k++]!.length;
-        if (k > 1) {
-          const merged = new Uint8Array(n);
-          let o = 0;
-          for (let i = 0; i < k; i++) {
-            merged.set(this.out[i]!, o);
-            o += this.out[i]!.length;
-          }
-          this.out.splice(0, k, merged);
-          buf = merged;
-        }
-      }
+      const buf = coalesceHead(this.out, COALESCE_BYTES);
       const wrote = s.write(buf, 0, buf.length);
       if (wrote < 0) return this.fail(new ConnectionError(`connection to ${this.host}:${this.port} closed while writing`));
       if (wrote < buf.length) {

@@ -13,7 +13,7 @@ import * as apiVersionsCodec from "../protocol/messages/api-versions.ts";
 import { CODECS } from "../protocol/messages/index.ts";
 import type { BrokerContext, Handler, RequestContext } from "../handlers/handler.ts";
 import type { Logger } from "../logger.ts";
-import { FrameError, Framer } from "./framer.ts";
+import { coalesceHead, FrameError, Framer } from "./framer.ts";
 
 export interface Transport {
   /** Bytes the kernel took (may be fewer than asked), or -1 when closed. */
@@ -191,23 +191,7 @@ export class Connection {
 
   private writeOut(): void {
     while (!this.closed && !this.blocked && this.outQ.length > 0) {
-      let buf = this.outQ[0]!;
-      if (this.outQ.length > 1 && buf.length < COALESCE_BYTES) {
-        // Several small responses: one write instead of one per response.
-        let n = 0;
-        let k = 0;
-        while (k < this.outQ.length && n + this.outQ[k]!.length <= COALESCE_BYTES) n += this.outQ[k++]!.length;
-        if (k > 1) {
-          const merged = new Uint8Array(n);
-          let o = 0;
-          for (let i = 0; i < k; i++) {
-            merged.set(this.outQ[i]!, o);
-            o += this.outQ[i]!.length;
-          }
-          this.outQ.splice(0, k, merged);
-          buf = merged;
-        }
-      }
+      const buf = coalesceHead(this.outQ, COALESCE_BYTES);
       const wrote = this.transport.write(buf, 0, buf.length);
       if (wrote < 0) {
         this.onClose();

@@ -61,3 +61,20 @@ export class Framer {
     return this.partial ? this.partialLen : this.headLen;
   }
 }
+
+/**
+ * The next buffer to write from a queue of frames: when the head is small and more frames wait, the frames that
+ * fit `limit` together are merged into one (in the queue too), so they go out in one write call.
+ */
+export function coalesceHead(queue: Uint8Array[], limit: number): Uint8Array {
+  const head = queue[0]!;
+  if (queue.length === 1 || head.length >= limit) return head;
+  let n = 0;
+  let k = 0;
+  while (k < queue.length && n + queue[k]!.length <= limit) n += queue[k++]!.length;
+  if (k < 2) return head;
+  const merged = new Uint8Array(n);
+  for (let i = 0, o = 0; i < k; o += queue[i]!.length, i++) merged.set(queue[i]!, o);
+  queue.splice(0, k, merged);
+  return merged;
+}
