@@ -151,9 +151,8 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     if (oldest === null || oldest >= limit) return 0;
     this.releasing = true;
     try {
-      await this.saveProducerState(limit - 1);
       // Flushes only move forward meanwhile, so every segment below limit is still wholly in S3.
-      for (const p of this.partitions()) p.index.dropSegmentsUpTo(limit - 1);
+      await this.forgetSegmentsUpTo(limit - 1);
       return this.wal.deleteSegmentsBefore(limit);
     } finally {
       this.releasing = false;
@@ -171,17 +170,21 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     return min;
   }
 
-  /** Idempotent producers' state lives in the WAL until its segments go: keep it in the metadata log first. */
-  private async saveProducerState(upToSegment: number): Promise<void> {
+  /**
+   * The WAL segments up to `segment` are about to go and S3 holds all they have: idempotent producers' state lives
+   * in the WAL until then, so it goes into the metadata log first; then the indexes let go of those segments.
+   */
+  private async forgetSegmentsUpTo(segment: number): Promise<void> {
     const recs: MetaRecord[] = [];
     for (const t of this.topics.values()) {
       for (const p of t.partitions) {
-        if (!p.index.hasSegmentUpTo(upToSegment)) continue;
+        if (!p.index.hasSegmentUpTo(segment)) continue;
         const states = p.producers.snapshot(p.highWatermark);
         if (states.length) recs.push({ type: "producers", topic: t.meta.id, partition: p.id, states });
       }
     }
     if (recs.length) await this.meta.append(...recs);
+    for (const p of this.partitions()) p.index.dropSegmentsUpTo(segment);
   }
 
   // --- appends ---------------------------------------------------------------------------------------------
@@ -259,8 +262,7 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
     if (this.cold) {
       // With S3, a segment goes only when all it holds is in S3; the log start stays where it is.
       if (segment >= this.oldestUnflushedSegment()) return false;
-      await this.saveProducerState(segment);
-      for (const p of this.partitions()) p.index.dropSegmentsUpTo(segment);
+      await this.forgetSegmentsUpTo(segment);
       return true;
     }
     const recs: MetaRecord[] = [];
