@@ -73,3 +73,8 @@ export function validateTopicConfigs(configs: Iterable<[string, string | null]>)
 export function topicConfig(configs: ReadonlyMap<string, string>, name: string): string {
   return configs.get(name) ?? TOPIC_CONFIGS.get(name)?.default ?? "";
 }
+
+/** Whether the topic's cleanup.policy (a list such as "compact,delete") includes `policy`. */
+export function hasCleanupPolicy(configs: ReadonlyMap<string, string>, policy: "delete" | "compact"): boolean {
+  return topicConfig(configs, "cleanup.policy").split(",").some((s) => s.trim() === policy);
+}

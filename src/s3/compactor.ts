@@ -12,7 +12,7 @@
 // get a 412 or 404 and look again (cold.ts). Reads are paced at --compaction-read-rate.
 import type { Partition } from "../log/partition.ts";
 import type { Logger } from "../logger.ts";
-import { topicConfig } from "../meta/topic-configs.ts";
+import { hasCleanupPolicy, topicConfig } from "../meta/topic-configs.ts";
 import { retainRecords, type RecordRef } from "../protocol/records.ts";
 import type { RecordSink } from "./flusher.ts";
 import { entryRecord, type Manifest, type ObjectEntry } from "./manifest.ts";
@@ -50,7 +50,7 @@ export class Compactor {
   ) {}
 
   static wants(p: Partition): boolean {
-    return topicConfig(p.topic.meta.configs, "cleanup.policy").split(",").some((s) => s.trim() === "compact");
+    return hasCleanupPolicy(p.topic.meta.configs, "compact");
   }
 
   /** Objects of p written since its last compaction. */

@@ -77,7 +77,7 @@ export class Footer {
 
   /** Bytes the footer occupies at the end of its object (entries + trailer). */
   get bytes(): number {
-    return this.count * FOOTER_ENTRY + TRAILER;
+    return footerBytes(this.count);
   }
 }
 

@@ -64,11 +64,7 @@ export class ObjectReader {
     const cached = { footer: f, etag: tail.etag, size: tail.size, bytes: 64 + f.count * 44 };
     this.footers.set(key, cached);
     this.cachedBytes += cached.bytes;
-    while (this.cachedBytes > this.budgetBytes && this.footers.size > 1) {
-      const [oldest, c] = this.footers.entries().next().value as [string, { bytes: number }];
-      this.footers.delete(oldest);
-      this.cachedBytes -= c.bytes;
-    }
+    while (this.cachedBytes > this.budgetBytes && this.footers.size > 1) this.invalidate(this.footers.keys().next().value as string);
     return cached;
   }
 

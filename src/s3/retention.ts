@@ -9,7 +9,7 @@
 import type { Partition } from "../log/partition.ts";
 import type { Logger } from "../logger.ts";
 import type { MetaRecord } from "../meta/metadata-log.ts";
-import { topicConfig } from "../meta/topic-configs.ts";
+import { hasCleanupPolicy, topicConfig } from "../meta/topic-configs.ts";
 import type { RecordSink } from "./flusher.ts";
 import type { Manifest, PartitionObjects } from "./manifest.ts";
 import type { ObjectStore } from "./store.ts";
@@ -17,15 +17,14 @@ import type { ObjectStore } from "./store.ts";
 /** The new log start offset of p under its retention settings, or null when nothing expires. */
 export function retentionStart(p: Partition, po: PartitionObjects, now: number): number | null {
   const configs = p.topic.meta.configs;
-  if (!topicConfig(configs, "cleanup.policy").split(",").map((s) => s.trim()).includes("delete")) return null;
+  if (!hasCleanupPolicy(configs, "delete")) return null;
   const ms = Number(topicConfig(configs, "retention.ms"));
   const limit = Number(topicConfig(configs, "retention.bytes"));
   const entries = po.entries;
   let n = 0;
   if (ms >= 0) while (n < entries.length && entries[n]!.maxTs < now - ms) n++;
   if (limit >= 0) {
-    let size = p.unflushedBytes;
-    for (const e of entries) size += e.size;
+    let size = p.unflushedBytes + po.bytes;
     for (let i = 0; i < n; i++) size -= entries[i]!.size;
     while (n < entries.length && size - entries[n]!.size >= limit) size -= entries[n++]!.size;
   }
