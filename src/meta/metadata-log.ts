@@ -12,6 +12,7 @@
 // every registered owner to metadata.log.tmp, fsyncs it, renames it over metadata.log and fsyncs the directory.
 import { closeSync, existsSync, fdatasync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync, fstatSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fsyncDir } from "./durable-file.ts";
 import { crc32c } from "../protocol/crc32c.ts";
 import type { Logger } from "../logger.ts";
 
@@ -44,14 +45,6 @@ interface Pending {
 const HEADER = 8;
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export function encodeMetaRecord(rec: MetaRecord): Uint8Array {
   const payload = Buffer.from(JSON.stringify(rec), "utf8");

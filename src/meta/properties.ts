@@ -1,8 +1,9 @@
 // <data-dir>/meta.properties: the cluster id and node id this data directory belongs to, in Kafka's
 // key=value format. Written once (atomically, fsync'd) on first start; a later start with a different
 // --cluster-id or --node-id is refused rather than mixing two clusters' data.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileDurably } from "./durable-file.ts";
 
 export interface MetaProperties {
   clusterId: string;
@@ -38,14 +39,6 @@ export function loadOrCreateMetaProperties(dataDir: string, wanted: { clusterId:
     return { clusterId, nodeId };
   }
   const mp = { clusterId: wanted.clusterId ?? newClusterId(), nodeId: wanted.nodeId };
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `#klite\nversion=1\ncluster.id=${mp.clusterId}\nnode.id=${mp.nodeId}\n`);
-  const fd = openSync(tmp, "r");
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-  const dfd = openSync(dataDir, "r");
-  fsyncSync(dfd);
-  closeSync(dfd);
+  writeFileDurably(path, `#klite\nversion=1\ncluster.id=${mp.clusterId}\nnode.id=${mp.nodeId}\n`);
   return mp;
 }

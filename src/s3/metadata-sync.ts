@@ -1,11 +1,10 @@
 // The metadata log in the bucket (<root>metadata.log): a snapshot image of every metadata owner (topics, configs,
 // committed offsets, producer state, log start offsets, the S3 manifest) in the metadata log's own file format.
 // Uploaded after flushes and periodically when anything changed (at most every minGapMs: a PUT a second all day
-// would cost more than the data), and on shutdown after the last flush. A start with an empty data dir downloads it as its metadata.log; restore.ts then reconciles
-// it with what the bucket really holds.
-import { closeSync, fsyncSync, openSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+// would cost more than the data), and on shutdown after the last flush. A start with an empty data dir downloads it
+// as its metadata.log; restore.ts then reconciles it with what the bucket really holds.
 import type { Logger } from "../logger.ts";
+import { writeFileDurably } from "../meta/durable-file.ts";
 import { metadataKey } from "./keys.ts";
 import { ObjectNotFound, type ObjectStore } from "./store.ts";
 
@@ -90,14 +89,6 @@ export async function downloadMetadata(store: ObjectStore, root: string, path: s
     if (e instanceof ObjectNotFound) return null;
     throw e;
   }
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, body);
-  const fd = openSync(tmp, "r");
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), "r");
-  fsyncSync(dfd);
-  closeSync(dfd);
+  writeFileDurably(path, body);
   return { bytes: body.length };
 }
