@@ -46,7 +46,6 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   }
 
   test("a member frozen with SIGSTOP is evicted after its session timeout; its partitions move to the others", async () => {
-
     const b = broker();
     const topic = "java-frozen";
     await createTopic(b.port, topic, 6);
@@ -90,7 +89,6 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   }, 180_000);
 
   test("a restarted static member gets its partitions back without a rebalance of the others (KIP-345, the leader too)", async () => {
-
     const b = broker();
     const topic = "java-static";
     await createTopic(b.port, topic, 6);
@@ -141,7 +139,6 @@ describeWithPeer(JAVA_PEER_NAME, java, () => {
   }, 240_000);
 
   test("the AdminClient lists, describes and deletes groups, and reads and deletes their offsets", async () => {
-
     const b = broker();
     const topic = "java-admin";
     await createTopic(b.port, topic, 3);
