@@ -1,29 +1,44 @@
-// Broker configuration: one table of flags, each with its KLITE_ environment variable (the flag wins).
-// Values are validated here; a bad value is a ConfigError naming the flag, and the CLI exits non-zero with it.
+// Broker configuration. Every flag is declared once, in FLAGS: its kind, default, bounds, extra check and help
+// text. Its KLITE_ environment variable, its key in Config (camelCase; durations get "Ms") and the Config type
+// itself are derived from that one entry; flags named s3-* form the nested `s3` group (null without --s3-bucket).
+// A bad value is a ConfigError naming the flag, and the CLI exits non-zero with it.
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-type Kind = "string" | "int" | "bool" | "duration" | "size" | "addr" | "enum";
+type Kind = "string" | "int" | "bool" | "duration" | "size" | "addr" | "hostport" | "enum" | "list";
 
 interface FlagDef {
   kind: Kind;
   default?: string;
   description: string;
-  options?: string[];
-  /** Lower bound for int/size/duration values. */
+  options?: readonly string[];
+  /** Lower bound for int/size/duration values (a size of 0 is always allowed: it means "off"). */
   min?: number;
+  /** Upper bound for int values. */
+  max?: number;
+  /** A further check of the raw value: the reason it is refused, or null. */
+  check?: (value: string) => string | null;
+}
+
+export interface Addr {
+  host: string;
+  port: number;
 }
 
 /** Flags in the order --help shows them. Keys are the flag names without the leading dashes. */
 export const FLAGS = {
   listen: { kind: "addr", default: ":9092", description: "Kafka listener address (host:port; empty host = all interfaces)" },
-  "advertised-addr": { kind: "string", description: "host:port given to clients in Metadata (default: the listen address, localhost for a wildcard host)" },
+  "advertised-addr": { kind: "hostport", description: "host:port given to clients in Metadata (default: the listen address, localhost for a wildcard host)" },
   "data-dir": { kind: "string", default: "./data", description: "Directory for the WAL, the metadata log and meta.properties" },
-  "cluster-id": { kind: "string", description: "Cluster id (default: generated on first start and kept in meta.properties)" },
+  "cluster-id": {
+    kind: "string",
+    description: "Cluster id (default: generated on first start and kept in meta.properties)",
+    check: (v) => (/^[A-Za-z0-9_-]{1,64}$/.test(v) ? null : "use 1-64 characters from A-Z a-z 0-9 _ -"),
+  },
   "node-id": { kind: "int", default: "0", min: 0, description: "Broker node id" },
-  "default-partitions": { kind: "int", default: "1", min: 1, description: "Partitions of topics created without a count" },
+  "default-partitions": { kind: "int", default: "1", min: 1, max: 100_000, description: "Partitions of topics created without a count" },
   "auto-create-topics": { kind: "bool", default: "true", description: "Create unknown topics when clients ask for their metadata" },
   "log-level": { kind: "enum", default: "info", options: ["silent", "error", "warn", "info", "debug", "trace"], description: "Log level" },
   "health-addr": { kind: "addr", description: "Address for the /livez and /readyz HTTP endpoints (off when empty)" },
@@ -32,9 +47,17 @@ export const FLAGS = {
   "wal-segment-max-bytes": { kind: "size", default: "64MiB", min: 64 * 1024, description: "WAL segment size" },
   "wal-max-disk-size": { kind: "size", default: "0", min: 0, description: "Delete the oldest WAL segments beyond this total (0 = unlimited)" },
   "chunk-pool-memory": { kind: "size", default: "512MiB", min: 1024 * 1024, description: "Memory for recently written batches (tail reads are served from it); with S3, bounds the data not yet flushed: an early flush starts at 75%, producers wait when it is full" },
-  "s3-bucket": { kind: "string", description: "S3 bucket for partition data and the metadata log (S3 tier off when empty)" },
+  "s3-bucket": {
+    kind: "string",
+    description: "S3 bucket for partition data and the metadata log (S3 tier off when empty)",
+    check: (v) => (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v) ? null : "not a valid bucket name (3-63 characters from a-z 0-9 . -)"),
+  },
   "s3-region": { kind: "string", description: "S3 region (default: AWS_REGION, else us-east-1)" },
-  "s3-endpoint": { kind: "string", description: "S3 endpoint URL for MinIO, R2 and friends; switches to path-style addressing" },
+  "s3-endpoint": {
+    kind: "string",
+    description: "S3 endpoint URL for MinIO, R2 and friends; switches to path-style addressing",
+    check: (v) => (/^https?:\/\/[^/\s]+\/?$/.test(v) ? null : "expected a URL such as http://127.0.0.1:9000"),
+  },
   "s3-prefix": { kind: "string", default: "", description: "Key prefix in the bucket; the cluster lives under <prefix>/klite-<cluster id>/" },
   "s3-flush-interval": { kind: "duration", default: "60s", min: 10, description: "Flush a partition to S3 once its oldest unflushed batch is this old" },
   "s3-target-object-size": { kind: "size", default: "64MiB", min: 1024, description: "Flush a partition to S3 once this much is unflushed; the size of the objects written" },
@@ -46,48 +69,40 @@ export const FLAGS = {
   "group-max-session-timeout": { kind: "duration", default: "30m", min: 1, description: "Largest session timeout a group member may ask for (group.max.session.timeout.ms)" },
   "group-initial-rebalance-delay": { kind: "duration", default: "3s", min: 0, description: "How long a new group waits for more members before its first rebalance (group.initial.rebalance.delay.ms)" },
   "offsets-retention": { kind: "duration", default: "7d", min: 1, description: "How long committed offsets of an empty group are kept (offsets.retention.minutes)" },
-} satisfies Record<string, FlagDef>;
+} as const satisfies Record<string, FlagDef>;
 
 export type FlagName = keyof typeof FLAGS;
+type Flags = typeof FLAGS;
 
-export interface Config {
-  listenHost: string;
-  listenPort: number;
-  advertisedHost: string | null;
-  advertisedPort: number | null;
-  dataDir: string;
-  clusterId: string | null;
-  nodeId: number;
-  defaultPartitions: number;
-  autoCreateTopics: boolean;
-  logLevel: string;
-  health: { host: string; port: number } | null;
-  maxRequestSize: number;
-  walSyncIntervalMs: number;
-  walSegmentMaxBytes: number;
-  walMaxDiskSize: number;
-  chunkPoolMemory: number;
-  /** null: no S3 tier. */
-  s3: S3Config | null;
-  s3FlushIntervalMs: number;
-  s3TargetObjectSize: number;
-  retentionCheckIntervalMs: number;
-  compactionCheckIntervalMs: number;
-  compactionMinDirtyObjects: number;
-  /** Bytes per second. */
-  compactionReadRate: number;
-  groupMinSessionTimeoutMs: number;
-  groupMaxSessionTimeoutMs: number;
-  groupInitialRebalanceDelayMs: number;
-  offsetsRetentionMs: number;
-}
+// --- the Config type, derived from FLAGS ------------------------------------------------------------------------
 
-export interface S3Config {
-  bucket: string;
-  region: string | null;
-  /** An http(s) URL; path-style addressing when set. */
-  endpoint: string | null;
-  prefix: string;
+type Camel<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<Camel<T>>}` : S;
+type KeyFor<N extends string, F> = F extends { kind: "duration" } ? `${Camel<N>}Ms` : Camel<N>;
+type Parsed<F> = F extends { kind: "int" | "size" | "duration" }
+  ? number
+  : F extends { kind: "bool" }
+    ? boolean
+    : F extends { kind: "addr" }
+      ? Addr
+      : F extends { kind: "hostport" }
+        ? { host: string; port: number | null }
+        : F extends { kind: "list" }
+          ? string[]
+          : string;
+/** A flag without a default (and not a list) is null when unset. */
+type Value<F> = F extends { default: string } | { kind: "list" } ? Parsed<F> : Parsed<F> | null;
+
+type TopFlags = { -readonly [N in keyof Flags as N extends `s3-${string}` ? never : KeyFor<N, Flags[N]>]: Value<Flags[N]> };
+type S3Flags = { -readonly [N in keyof Flags as N extends `s3-${infer R}` ? KeyFor<R, Flags[N]> : never]: Value<Flags[N]> };
+
+/** The S3 group: there when --s3-bucket is set. */
+export type S3Config = Omit<S3Flags, "bucket"> & { bucket: string };
+export type Config = TopFlags & { s3: S3Config | null };
+
+/** The Config key (or key within the s3 group) of a flag. */
+export function configKey(name: string): string {
+  const camel = name.replace(/^s3-/, "").replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return (FLAGS as Record<string, FlagDef>)[name]?.kind === "duration" ? `${camel}Ms` : camel;
 }
 
 export function envName(flag: string): string {
@@ -118,7 +133,7 @@ export function parseSize(s: string): number | null {
 }
 
 /** "host:port", ":port", "[::1]:port". */
-export function parseAddr(s: string): { host: string; port: number } | null {
+export function parseAddr(s: string): Addr | null {
   const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(s.trim());
   if (!m) return null;
   const port = Number(m[3]);
@@ -126,135 +141,103 @@ export function parseAddr(s: string): { host: string; port: number } | null {
   return { host: m[1] ?? m[2] ?? "", port };
 }
 
+/** One flag's raw value: the reason it is refused, or the parsed value. */
+function parseFlag(def: FlagDef, v: string): { why: string } | { value: unknown } {
+  const refuse = (why: string) => ({ why });
+  switch (def.kind) {
+    case "string":
+    case "list":
+      break;
+    case "int": {
+      if (!/^-?\d+$/.test(v.trim())) return refuse("expected an integer");
+      const n = Number(v);
+      if (def.min !== undefined && n < def.min) return refuse(`must be at least ${def.min}`);
+      if (def.max !== undefined && n > def.max) return refuse(`at most ${def.max}`);
+      if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) return refuse("out of range");
+      return { value: n };
+    }
+    case "bool": {
+      const b = v.trim().toLowerCase();
+      if (["true", "1", "yes", "on"].includes(b)) return { value: true };
+      if (["false", "0", "no", "off"].includes(b)) return { value: false };
+      return refuse("expected true or false");
+    }
+    case "duration": {
+      const ms = parseDuration(v);
+      if (ms === null) return refuse("expected a duration such as 500ms, 5s or 2m");
+      if (def.min !== undefined && ms < def.min) return refuse(`must be at least ${def.min}ms`);
+      return { value: ms };
+    }
+    case "size": {
+      const n = parseSize(v);
+      if (n === null) return refuse("expected a size such as 64MiB or 1048576");
+      if (def.min !== undefined && n < def.min && n !== 0) return refuse(`must be at least ${def.min} bytes`);
+      return { value: n };
+    }
+    case "addr": {
+      const a = parseAddr(v);
+      return a ? { value: a } : refuse("expected host:port or :port");
+    }
+    case "hostport": {
+      const a = parseAddr(v);
+      if (a && a.host !== "") return { value: a };
+      if (/^[A-Za-z0-9.\-]+$/.test(v.trim())) return { value: { host: v.trim(), port: null } }; // host only
+      return refuse("expected host:port or host");
+    }
+    case "enum":
+      if (!def.options!.includes(v)) return refuse(`expected one of ${def.options!.join(", ")}`);
+      break;
+  }
+  const why = def.check?.(v);
+  if (why) return refuse(why);
+  return { value: def.kind === "list" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v };
+}
+
 /**
- * Builds the config from parsed flag values (strings as typed, or booleans) and the environment.
- * Throws ConfigError naming the flag for any bad value.
+ * Builds the config from parsed flag values (strings as typed, booleans, or arrays for repeated flags) and the
+ * environment. Throws ConfigError naming the flag for any bad value.
  */
-export function resolveConfig(flags: Partial<Record<string, string | boolean | undefined>>, env: Record<string, string | undefined> = process.env): Config {
-  const raw = (name: FlagName): string | undefined => {
-    const v = flags[name];
-    if (v !== undefined && v !== "") return String(v);
-    const e = env[envName(name)];
-    if (e !== undefined && e !== "") return e;
-    return (FLAGS[name] as FlagDef).default;
-  };
+export function resolveConfig(flags: Partial<Record<string, string | boolean | string[] | undefined>>, env: Record<string, string | undefined> = process.env): Config {
+  const raws: Partial<Record<FlagName, string>> = {};
   const bad = (name: FlagName, value: string, why: string): never => {
     throw new ConfigError(`invalid value ${JSON.stringify(value)} for --${name} (${envName(name)}): ${why}`);
   };
-  const int = (name: FlagName): number => {
-    const v = raw(name)!;
-    if (!/^-?\d+$/.test(v.trim())) bad(name, v, "expected an integer");
-    const n = Number(v);
-    const min = (FLAGS[name] as FlagDef).min;
-    if (min !== undefined && n < min) bad(name, v, `must be at least ${min}`);
-    if (!Number.isSafeInteger(n) || n > 2 ** 31 - 1) bad(name, v, "out of range");
-    return n;
-  };
-  const bool = (name: FlagName): boolean => {
-    const v = raw(name)!.trim().toLowerCase();
-    if (["true", "1", "yes", "on"].includes(v)) return true;
-    if (["false", "0", "no", "off"].includes(v)) return false;
-    return bad(name, v, "expected true or false");
-  };
-  const duration = (name: FlagName): number => {
-    const v = raw(name)!;
-    const ms = parseDuration(v);
-    if (ms === null) bad(name, v, "expected a duration such as 500ms, 5s or 2m");
-    const min = (FLAGS[name] as FlagDef).min;
-    if (min !== undefined && ms! < min) bad(name, v, `must be at least ${min}ms`);
-    return ms!;
-  };
-  const size = (name: FlagName): number => {
-    const v = raw(name)!;
-    const n = parseSize(v);
-    if (n === null) bad(name, v, "expected a size such as 64MiB or 1048576");
-    const min = (FLAGS[name] as FlagDef).min;
-    if (min !== undefined && n! < min && n !== 0) bad(name, v, `must be at least ${min} bytes`);
-    return n!;
-  };
-  const addr = (name: FlagName): { host: string; port: number } | null => {
-    const v = raw(name);
-    if (v === undefined) return null;
-    const a = parseAddr(v);
-    if (!a) bad(name, v, "expected host:port or :port");
-    return a;
-  };
-  const enumValue = (name: FlagName): string => {
-    const v = raw(name)!;
-    const opts = (FLAGS[name] as FlagDef).options!;
-    if (!opts.includes(v)) bad(name, v, `expected one of ${opts.join(", ")}`);
-    return v;
-  };
-
-  const listen = addr("listen")!;
-  let advertisedHost: string | null = null;
-  let advertisedPort: number | null = null;
-  const adv = raw("advertised-addr");
-  if (adv !== undefined) {
-    const a = parseAddr(adv);
-    if (a && a.host !== "") {
-      advertisedHost = a.host;
-      advertisedPort = a.port;
-    } else if (/^[A-Za-z0-9.\-]+$/.test(adv.trim())) {
-      advertisedHost = adv.trim(); // host only: the listen port is advertised
-    } else {
-      bad("advertised-addr", adv, "expected host:port or host");
+  const top: Record<string, unknown> = {};
+  const s3: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(FLAGS) as [FlagName, FlagDef][]) {
+    const given = flags[name];
+    let raw: string | undefined;
+    if (Array.isArray(given)) raw = given.filter((x) => x !== "").join(",") || undefined;
+    else if (given !== undefined && given !== "") raw = String(given);
+    else if (env[envName(name)] !== undefined && env[envName(name)] !== "") raw = env[envName(name)];
+    else raw = def.default;
+    raws[name] = raw;
+    let value: unknown = def.kind === "list" ? [] : null;
+    if (raw !== undefined) {
+      const r = parseFlag(def, raw);
+      if ("why" in r) bad(name, raw, r.why);
+      else value = r.value;
     }
+    (name.startsWith("s3-") ? s3 : top)[configKey(name)] = value;
   }
-  const clusterId = raw("cluster-id") ?? null;
-  if (clusterId !== null && !/^[A-Za-z0-9_-]{1,64}$/.test(clusterId)) {
-    bad("cluster-id", clusterId, "use 1-64 characters from A-Z a-z 0-9 _ -");
-  }
-
-  const cfg: Config = {
-    listenHost: listen.host,
-    listenPort: listen.port,
-    advertisedHost,
-    advertisedPort,
-    dataDir: raw("data-dir")!,
-    clusterId,
-    nodeId: int("node-id"),
-    defaultPartitions: int("default-partitions"),
-    autoCreateTopics: bool("auto-create-topics"),
-    logLevel: enumValue("log-level"),
-    health: addr("health-addr"),
-    maxRequestSize: size("max-request-size"),
-    walSyncIntervalMs: duration("wal-sync-interval"),
-    walSegmentMaxBytes: size("wal-segment-max-bytes"),
-    walMaxDiskSize: size("wal-max-disk-size"),
-    chunkPoolMemory: size("chunk-pool-memory"),
-    s3: s3Config(raw, bad),
-    s3FlushIntervalMs: duration("s3-flush-interval"),
-    s3TargetObjectSize: size("s3-target-object-size"),
-    retentionCheckIntervalMs: duration("retention-check-interval"),
-    compactionCheckIntervalMs: duration("compaction-check-interval"),
-    compactionMinDirtyObjects: int("compaction-min-dirty-objects"),
-    compactionReadRate: size("compaction-read-rate"),
-    groupMinSessionTimeoutMs: duration("group-min-session-timeout"),
-    groupMaxSessionTimeoutMs: duration("group-max-session-timeout"),
-    groupInitialRebalanceDelayMs: duration("group-initial-rebalance-delay"),
-    offsetsRetentionMs: duration("offsets-retention"),
-  };
+  const cfg = { ...top, s3: s3.bucket === null ? null : s3 } as Config;
+  if (cfg.s3?.endpoint) cfg.s3.endpoint = cfg.s3.endpoint.replace(/\/$/, "");
   if (cfg.groupMinSessionTimeoutMs > cfg.groupMaxSessionTimeoutMs) {
-    bad("group-min-session-timeout", raw("group-min-session-timeout")!, "must not exceed --group-max-session-timeout");
+    bad("group-min-session-timeout", raws["group-min-session-timeout"]!, "must not exceed --group-max-session-timeout");
   }
-  if (cfg.defaultPartitions > 100_000) bad("default-partitions", String(cfg.defaultPartitions), "at most 100000");
   if (cfg.walMaxDiskSize !== 0 && cfg.walMaxDiskSize < 2 * cfg.walSegmentMaxBytes) {
-    bad("wal-max-disk-size", raw("wal-max-disk-size")!, "must hold at least two WAL segments (--wal-segment-max-bytes)");
+    bad("wal-max-disk-size", raws["wal-max-disk-size"]!, "must hold at least two WAL segments (--wal-segment-max-bytes)");
   }
   return cfg;
 }
 
-function s3Config(raw: (name: FlagName) => string | undefined, bad: (name: FlagName, value: string, why: string) => never): S3Config | null {
-  const bucket = raw("s3-bucket");
-  if (bucket === undefined) return null;
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) bad("s3-bucket", bucket, "not a valid bucket name (3-63 characters from a-z 0-9 . -)");
-  const endpoint = raw("s3-endpoint") ?? null;
-  if (endpoint !== null && !/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) bad("s3-endpoint", endpoint, "expected a URL such as http://127.0.0.1:9000");
-  return { bucket, region: raw("s3-region") ?? null, endpoint: endpoint?.replace(/\/$/, "") ?? null, prefix: raw("s3-prefix") ?? "" };
+/** The defaults of the S3 group, for tests and embedding: a bucket plus whatever else is given. */
+export function s3Config(bucket: string, more: Partial<S3Config> = {}): S3Config {
+  const { s3 } = resolveConfig({ "s3-bucket": bucket }, {});
+  return { ...s3!, ...more };
 }
 
 /** Config for tests and embedding: defaults plus overrides, no environment. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return { ...resolveConfig({}, {}), listenHost: "127.0.0.1", listenPort: 0, ...overrides };
+  return { ...resolveConfig({}, {}), listen: { host: "127.0.0.1", port: 0 }, ...overrides };
 }

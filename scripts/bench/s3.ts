@@ -118,16 +118,16 @@ const server = await startMinio();
 await server.createBucket("bench");
 const store = new CountingStore(new AwsObjectStore({ bucket: "bench", region: "us-east-1", endpoint: server.endpoint }));
 const dirs: string[] = [];
-const start = async (overrides: Partial<Config>, s3 = true) => {
+const start = async (overrides: Partial<Config>, s3 = true, flushIntervalMs?: number) => {
   const dataDir = tempDir("klite-bench-s3-");
   dirs.push(dataDir);
-  const config = testConfig({ dataDir, ...(s3 ? s3Overrides(server, "bench") : {}), ...overrides });
+  const config = testConfig({ dataDir, ...(s3 ? s3Overrides(server, "bench", flushIntervalMs ? { flushIntervalMs } : {}) : {}), ...overrides });
   return Broker.start(config, silentLogger, s3 ? { objectStore: store } : {});
 };
 const result: Record<string, unknown> = { gib: GIB, partitions: PARTITIONS, recordSize: RECORD, batchRecords: PER_BATCH };
 try {
   // 1. Produce with S3, count requests until everything is flushed.
-  const b1 = await start({ s3FlushIntervalMs: 2000 });
+  const b1 = await start({}, true, 2000);
   await b1.catalog.createTopic("bench", PARTITIONS);
   await b1.s3!.uploader.upload();
   const metaKey = `${b1.s3!.root}metadata.log`;

@@ -76,7 +76,7 @@ export class Broker {
       const bucket = await openBucket(config, dataDir, logger, hooks.objectStore);
       const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId, nodeId: config.nodeId });
       const state = { stopped: false, ready: false };
-      const health = config.health ? startHealthServer(config.health.host, config.health.port, { ready: () => state.ready, role: () => "primary" }) : null;
+      const health = config.healthAddr ? startHealthServer(config.healthAddr.host, config.healthAddr.port, { ready: () => state.ready, role: () => "primary" }) : null;
 
       const meta = MetadataLog.open(metaPath(dataDir), logger);
       const catalog = new Catalog(meta);
@@ -106,7 +106,7 @@ export class Broker {
       tier?.start();
 
       const handlers = HANDLERS;
-      const advertised = { host: config.advertisedHost ?? "", port: config.advertisedPort ?? 0 };
+      const advertised = { host: config.advertisedAddr?.host ?? "", port: config.advertisedAddr?.port ?? 0 };
       const context: BrokerContext = {
         config,
         clusterId: props.clusterId,
@@ -123,13 +123,13 @@ export class Broker {
         },
       };
       const listener = new KafkaListener(context, handlers, logger);
-      const bound = listener.listen(config.listenHost, config.listenPort);
+      const bound = listener.listen(config.listen.host, config.listen.port);
       // Advertise what clients can reach: the configured address, else the listen host (localhost for a wildcard).
-      const wildcard = config.listenHost === "" || config.listenHost === "0.0.0.0" || config.listenHost === "::";
-      advertised.host = config.advertisedHost ?? (wildcard ? "localhost" : config.listenHost);
-      advertised.port = config.advertisedPort ?? bound.port;
+      const wildcard = config.listen.host === "" || config.listen.host === "0.0.0.0" || config.listen.host === "::";
+      advertised.host = config.advertisedAddr?.host ?? (wildcard ? "localhost" : config.listen.host);
+      advertised.port = config.advertisedAddr?.port ?? bound.port;
 
-      const broker = new Broker(context, { host: config.listenHost || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, tier, unlock, state });
+      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, tier, unlock, state });
       broker.timers.push(setInterval(() => log.expireProducers(), PRODUCER_EXPIRY_CHECK_MS));
       const offsetCheck = Math.min(Math.max(config.offsetsRetentionMs / 2, 1000), OFFSET_EXPIRY_CHECK_MS);
       broker.timers.push(setInterval(() => {

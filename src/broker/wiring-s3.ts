@@ -44,11 +44,12 @@ export async function openBucket(config: Config, dataDir: string, logger: Logger
 }
 
 export async function buildTier(config: Config, bucket: Bucket, clusterId: string, catalog: Catalog, meta: MetadataLog, log: Log, logger: Logger): Promise<S3Tier> {
-  const root = clusterRoot(config.s3!.prefix, clusterId);
+  const s3 = config.s3!;
+  const root = clusterRoot(s3.prefix, clusterId);
   await checkBucket(bucket.store, root);
   const tier = new S3Tier(bucket.store, root, catalog, meta, log, {
-    flushIntervalMs: config.s3FlushIntervalMs,
-    targetObjectBytes: config.s3TargetObjectSize,
+    flushIntervalMs: s3.flushIntervalMs,
+    targetObjectBytes: s3.targetObjectSize,
     retentionCheckMs: config.retentionCheckIntervalMs,
     compactionCheckMs: config.compactionCheckIntervalMs,
     compactionMinDirtyObjects: config.compactionMinDirtyObjects,

@@ -11,7 +11,7 @@ export const serveArgs: ArgsDef = Object.fromEntries(
     {
       type: "string",
       description: `${f.description} [${envName(name)}]${"default" in f && f.default !== undefined ? ` (default: ${f.default})` : ""}`,
-      valueHint: f.kind === "bool" ? "true|false" : f.kind,
+      valueHint: f.kind === "bool" ? "true|false" : f.kind === "hostport" ? "host[:port]" : f.kind,
     },
   ]),
 );

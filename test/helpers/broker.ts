@@ -43,7 +43,7 @@ export async function startBroker(overrides: Partial<Config> = {}): Promise<Test
     stop: () => broker.stop(),
     async restart(more = {}) {
       await broker.stop();
-      return startBroker({ ...overrides, dataDir, listenPort: port, ...more });
+      return startBroker({ ...overrides, dataDir, listen: { host: "127.0.0.1", port }, ...more });
     },
     cleanup() {
       rmSync(dataDir, { recursive: true, force: true });

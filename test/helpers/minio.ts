@@ -9,6 +9,7 @@ import type { Subprocess } from "bun";
 import { tempDir } from "./broker.ts";
 import { PEERS_DIR, peer, run, which, type PeerResult } from "./peers.ts";
 import { AwsObjectStore } from "../../src/s3/aws-store.ts";
+import { s3Config, type S3Config } from "../../src/config.ts";
 
 export const MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c";
 export const MINIO_PEER_NAME = `minio (${MINIO_VERSION})`;
@@ -133,9 +134,9 @@ export async function startMinio(): Promise<MinioServer> {
 }
 
 /** Broker config overrides for an in-process broker on a MinIO bucket. */
-export function s3Overrides(server: MinioServer, bucket: string): { s3: { bucket: string; region: string; endpoint: string; prefix: string } } {
+export function s3Overrides(server: MinioServer, bucket: string, more: Partial<S3Config> = {}): { s3: S3Config } {
   useMinioCredentials();
-  return { s3: { bucket, region: "us-east-1", endpoint: server.endpoint, prefix: "" } };
+  return { s3: s3Config(bucket, { region: "us-east-1", endpoint: server.endpoint, ...more }) };
 }
 
 /** Flags (and env) for a spawned broker on a MinIO bucket. */

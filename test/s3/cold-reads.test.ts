@@ -30,7 +30,7 @@ describeWithPeer(`${MINIO_PEER_NAME} + ${JAVA_PEER_NAME}`, both, () => {
   beforeAll(async () => {
     server = await startMinio();
     await server.createBucket("cold");
-    tb = await startBroker({ ...s3Overrides(server, "cold"), s3FlushIntervalMs: 300, walSegmentMaxBytes: 256 << 10 });
+    tb = await startBroker({ ...s3Overrides(server, "cold", { flushIntervalMs: 300 }), walSegmentMaxBytes: 256 << 10 });
     await runJava(["create-topic", "--bootstrap", tb.bootstrap, "--topic", "cold", "--partitions", String(PARTITIONS)]);
     await runJava(["produce", "--bootstrap", tb.bootstrap, "--topic", "cold", "--count", String(COUNT), "--partitions", String(PARTITIONS), "--compression", "lz4"]);
     const parts = Array.from({ length: PARTITIONS }, (_, i) => tb.broker.log.partition("cold", i)!);

@@ -62,7 +62,7 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
   });
 
   test("50 MB over 4 partitions, 1 s flush interval, 4 MiB objects: objects under the documented keys, footers exact, WAL released, reads from S3", async () => {
-    const tb = await startBroker({ ...s3Overrides(server, "flush"), s3FlushIntervalMs: 1000, s3TargetObjectSize: 4 << 20, walSegmentMaxBytes: 4 << 20 });
+    const tb = await startBroker({ ...s3Overrides(server, "flush", { flushIntervalMs: 1000, targetObjectSize: 4 << 20 }), walSegmentMaxBytes: 4 << 20 });
     brokers.push(tb);
     const { broker } = tb;
     await broker.catalog.createTopic("fifty", 4);
@@ -120,7 +120,7 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
   }, 300_000);
 
   test("past 75% of the memory pool, partitions are flushed before they are due", async () => {
-    const tb = await startBroker({ ...s3Overrides(server, "flush"), chunkPoolMemory: 4 << 20, s3FlushIntervalMs: 600_000 });
+    const tb = await startBroker({ ...s3Overrides(server, "flush", { flushIntervalMs: 600_000 }), chunkPoolMemory: 4 << 20 });
     brokers.push(tb);
     await tb.broker.catalog.createTopic("early", 2);
     const [p0, p1] = [0, 1].map((i) => tb.broker.log.partition("early", i)!);

@@ -96,7 +96,7 @@ describeWithPeer(`${MINIO_PEER_NAME} + ${JAVA_PEER_NAME}`, both, () => {
   }, 240_000);
 
   test("a full memory pool makes producers wait while S3 is away; every request completes once it is back", async () => {
-    const tb: TestBroker = await startBroker({ ...s3Overrides(server, "pressure"), chunkPoolMemory: 1 << 20, s3FlushIntervalMs: 100 });
+    const tb: TestBroker = await startBroker({ ...s3Overrides(server, "pressure", { flushIntervalMs: 100 }), chunkPoolMemory: 1 << 20 });
     cleanup.push(async () => {
       await tb.stop();
       tb.cleanup();

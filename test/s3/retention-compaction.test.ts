@@ -68,9 +68,7 @@ describeWithPeer(`${MINIO_PEER_NAME} + ${JAVA_PEER_NAME} + kcat`, both, () => {
     server = await startMinio();
     await server.createBucket("maintenance");
     tb = await startBroker({
-      ...s3Overrides(server, "maintenance"),
-      s3FlushIntervalMs: 100,
-      s3TargetObjectSize: 64 << 10,
+      ...s3Overrides(server, "maintenance", { flushIntervalMs: 100, targetObjectSize: 64 << 10 }),
       walSegmentMaxBytes: 64 << 10,
       retentionCheckIntervalMs: 300,
       compactionCheckIntervalMs: HOUR, // compaction is started by the test, to read while it runs

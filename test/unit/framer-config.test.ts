@@ -60,7 +60,7 @@ describe("config", () => {
 
   test("defaults, environment variables, and flags winning over them", () => {
     const d = resolveConfig({}, {});
-    expect(d.listenPort).toBe(9092);
+    expect(d.listen).toEqual({ host: "", port: 9092 });
     expect(d.dataDir).toBe("./data");
     expect(d.walSyncIntervalMs).toBe(0);
     expect(d.walSegmentMaxBytes).toBe(64 * 1024 * 1024);
@@ -69,7 +69,7 @@ describe("config", () => {
     const e = resolveConfig({ "default-partitions": "6" }, { KLITE_DEFAULT_PARTITIONS: "3", KLITE_AUTO_CREATE_TOPICS: "false", KLITE_ADVERTISED_ADDR: "broker.example:19092" });
     expect(e.defaultPartitions).toBe(6);
     expect(e.autoCreateTopics).toBe(false);
-    expect([e.advertisedHost, e.advertisedPort]).toEqual(["broker.example", 19092]);
+    expect(e.advertisedAddr).toEqual({ host: "broker.example", port: 19092 });
   });
 
   test("a bad value names the flag and its variable", () => {
