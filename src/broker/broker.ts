@@ -22,6 +22,7 @@ import { OffsetStore } from "../groups/offsets.ts";
 import type { S3Tier } from "../s3/tier.ts";
 import type { ObjectStore } from "../s3/store.ts";
 import { buildTier, openBucket } from "./wiring-s3.ts";
+import { notifyRole, type RoleObserver } from "./roles.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
@@ -48,6 +49,7 @@ export class Broker {
       tier: S3Tier | null;
       unlock: () => void;
       state: { stopped: boolean; ready: boolean };
+      observers: readonly RoleObserver[];
     },
   ) {}
 
@@ -64,9 +66,9 @@ export class Broker {
 
   /**
    * Starts a broker: recovery, then the listener. Resolves once it serves clients. `hooks.objectStore` replaces the
-   * S3 client (benchmarks count requests through it).
+   * S3 client (benchmarks count requests through it); `hooks.observers` hear of role changes.
    */
-  static async start(config: Config, logger: Logger, hooks: { objectStore?: ObjectStore } = {}): Promise<Broker> {
+  static async start(config: Config, logger: Logger, hooks: { objectStore?: ObjectStore; observers?: RoleObserver[] } = {}): Promise<Broker> {
     const t0 = performance.now();
     const dataDir = resolve(config.dataDir);
     mkdirSync(dataDir, { recursive: true });
@@ -129,7 +131,7 @@ export class Broker {
       advertised.host = config.advertisedAddr?.host ?? (wildcard ? "localhost" : config.listen.host);
       advertised.port = config.advertisedAddr?.port ?? bound.port;
 
-      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, tier, unlock, state });
+      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, tier, unlock, state, observers: hooks.observers ?? [] });
       broker.timers.push(setInterval(() => log.expireProducers(), PRODUCER_EXPIRY_CHECK_MS));
       const offsetCheck = Math.min(Math.max(config.offsetsRetentionMs / 2, 1000), OFFSET_EXPIRY_CHECK_MS);
       broker.timers.push(setInterval(() => {
@@ -140,6 +142,7 @@ export class Broker {
       }, offsetCheck));
       for (const t of broker.timers) t.unref?.();
       state.ready = true;
+      void notifyRole(broker.parts.observers, "promoted", logger);
       logger.info(
         `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${advertised.host}:${advertised.port}, ` +
           `cluster id ${props.clusterId}, node id ${props.nodeId}, data dir ${dataDir}` +
@@ -168,13 +171,14 @@ export class Broker {
   }
 
   private async doStop(): Promise<void> {
-    const { meta, wal, listener, health, tier, unlock, state } = this.parts;
+    const { meta, wal, listener, health, tier, unlock, state, observers } = this.parts;
     const logger = this.context.logger;
     logger.info("shutting down: finishing in-flight requests");
     state.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.log.wakeAll();
     await listener.stop(SHUTDOWN_DEADLINE_MS);
+    await Promise.race([notifyRole(observers, "stopping", logger), new Promise((r) => setTimeout(r, SHUTDOWN_DEADLINE_MS))]);
     this.context.groups.close();
     await wal.drain();
     if (tier) await tier.stop(Date.now() + S3_SHUTDOWN_DEADLINE_MS); // reads the WAL: before it closes
