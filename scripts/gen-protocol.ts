@@ -94,7 +94,8 @@ class Gen {
   valid: Range;
   flex: Range;
 
-  constructor(private msg: MessageDef, private prefix: (n: string) => string) {
+  /** Headers: the top-level decoder may fill a caller-owned object instead of allocating one per message. */
+  constructor(private msg: MessageDef, private prefix: (n: string) => string, private into = false) {
     this.common = new Map((msg.commonStructs ?? []).map((s) => [s.name, s.fields]));
     this.valid = parseRange(msg.validVersions);
     this.flex = parseRange(msg.flexibleVersions);
@@ -251,7 +252,8 @@ class Gen {
     const fx = this.flexCond();
 
     // Decoder
-    out.push(`${top ? "export " : ""}function read${tname}(r: Reader, v: number): ${tname} {`);
+    const into = top && this.into;
+    out.push(`${top ? "export " : ""}function read${tname}(r: Reader, v: number${into ? `, into?: ${tname}` : ""}): ${tname} {`);
     if (fx !== "false") out.push(`  const flex = ${fx};`);
     const flexVar = fx === "false" ? "false" : "flex";
     for (const f of fields) {
@@ -283,6 +285,11 @@ class Gen {
       }
       out.push(`    }`);
       out.push(`  }`);
+    }
+    if (into) {
+      out.push(`  if (into) {`);
+      for (const f of fields) out.push(`    into.${lowerFirst(f.name)} = ${lowerFirst(f.name)};`);
+      out.push(`    return into;`, `  }`);
     }
     out.push(`  return { ${fields.map((f) => lowerFirst(f.name)).join(", ")} }${fields.length ? "" : ""};`);
     out.push(`}`, ``);
@@ -391,16 +398,35 @@ function genApi(key: number, name: string, files: Map<string, MessageDef>): stri
   ].join("\n");
 }
 
-function genHeader(msg: MessageDef, file: string): string {
+function genHeader(msg: MessageDef): string {
+  const valid = parseRange(msg.validVersions);
+  const request = msg.name === "RequestHeader";
+  const versionFn = request
+    ? [
+        `/** The request header version of an API version: ${valid.max} when the API version is flexible, else 1 (v0 is only`,
+        ` * ControlledShutdown v0's, which has no client id). \`flexibleMin\` is the API module's REQUEST_FLEXIBLE_MIN. */`,
+        `export function requestHeaderVersion(flexibleMin: number, apiVersion: number): number {`,
+        `  return apiVersion >= flexibleMin ? ${valid.max} : 1;`,
+        `}`,
+      ]
+    : [
+        `/** The response header version of an API version: ${valid.max} when the response is flexible, else 0. ApiVersions`,
+        ` * (key 18) always answers with v0, so a client that sent a version the broker does not know can read the error.`,
+        ` * \`flexibleMin\` is the API module's RESPONSE_FLEXIBLE_MIN. */`,
+        `export function responseHeaderVersion(apiKey: number, flexibleMin: number, apiVersion: number): number {`,
+        `  return apiKey !== 18 && apiVersion >= flexibleMin ? ${valid.max} : 0;`,
+        `}`,
+      ];
   return [
     HEADER([`${msg.name}.json`]),
     `import { DecodeError, Reader, Writer, ZERO_UUID, readArray, writeArray, type Uuid } from "../codec.ts";`,
     `void DecodeError; void ZERO_UUID;`,
     `export type { Uuid };`,
     HELPERS,
-    new Gen(msg, (n) => n).run(msg.name),
+    new Gen(msg, (n) => n, true).run(msg.name),
+    ...versionFn,
+    ``,
   ].join("\n");
-  void file;
 }
 
 /** Data types carried inside other messages (the consumer protocol's subscription and assignment). */
@@ -478,8 +504,8 @@ function main(): void {
   }
   const outputs = new Map<string, string>();
   for (const [k, n] of Object.entries(APIS)) outputs.set(join(OUT, `${kebab(n)}.ts`), genApi(Number(k), n, files));
-  outputs.set(join(OUT, "request-header.ts"), genHeader(files.get("RequestHeader")!, "request-header"));
-  outputs.set(join(OUT, "response-header.ts"), genHeader(files.get("ResponseHeader")!, "response-header"));
+  outputs.set(join(OUT, "request-header.ts"), genHeader(files.get("RequestHeader")!));
+  outputs.set(join(OUT, "response-header.ts"), genHeader(files.get("ResponseHeader")!));
   outputs.set(join(OUT, "consumer-protocol.ts"), genData([files.get("ConsumerProtocolSubscription")!, files.get("ConsumerProtocolAssignment")!], "Each is written after an int16 version: JoinGroup protocol metadata and SyncGroup assignments of protocol type \"consumer\"."));
   outputs.set(join(OUT, "index.ts"), genIndex());
   outputs.set(join(ROOT, "src/protocol/errors.ts"), genErrors());

@@ -5,6 +5,8 @@
 import type { Socket } from "bun";
 import { Reader, Writer } from "../protocol/codec.ts";
 import * as apiVersions from "../protocol/messages/api-versions.ts";
+import { requestHeaderVersion, writeRequestHeader, type RequestHeader } from "../protocol/messages/request-header.ts";
+import { readResponseHeader, responseHeaderVersion, type ResponseHeader } from "../protocol/messages/response-header.ts";
 import { coalesceHead, Framer } from "../server/framer.ts";
 
 /** The parts of a generated message module a client needs. */
@@ -24,6 +26,7 @@ export class ConnectionError extends Error {
 
 interface Pending {
   correlationId: number;
+  headerVersion: number;
   decode: (r: Reader) => unknown;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -43,6 +46,8 @@ export class KafkaConnection {
   private blocked = false;
   private nextCorrelationId = 1;
   private closedErr: Error | null = null;
+  private readonly header: RequestHeader;
+  private readonly responseHeader: ResponseHeader = { correlationId: 0 };
   /** Versions the broker serves, by API key (from ApiVersions). */
   readonly versions = new Map<number, { min: number; max: number }>();
 
@@ -50,7 +55,9 @@ export class KafkaConnection {
     readonly host: string,
     readonly port: number,
     readonly clientId: string,
-  ) {}
+  ) {
+    this.header = { requestApiKey: 0, requestApiVersion: 0, correlationId: 0, clientId };
+  }
 
   /** Connects and negotiates versions with ApiVersions. */
   static async connect(host: string, port: number, clientId = "klite-bench"): Promise<KafkaConnection> {
@@ -99,10 +106,8 @@ export class KafkaConnection {
     return new Promise<Resp>((resolve, reject) => {
       this.pending.push({
         correlationId,
-        decode: (r) => {
-          if (codec.API_KEY !== apiVersions.API_KEY && version >= codec.RESPONSE_FLEXIBLE_MIN) r.skipTaggedFields();
-          return codec.decodeResponse(r, version);
-        },
+        headerVersion: responseHeaderVersion(codec.API_KEY, codec.RESPONSE_FLEXIBLE_MIN, version),
+        decode: (r) => codec.decodeResponse(r, version),
         resolve: resolve as (v: unknown) => void,
         reject,
       });
@@ -125,11 +130,11 @@ export class KafkaConnection {
     const correlationId = this.nextCorrelationId++;
     const w = new Writer(sizeHint + 64 + this.clientId.length);
     w.i32(0);
-    w.i16(codec.API_KEY);
-    w.i16(version);
-    w.i32(correlationId);
-    w.nullableString(this.clientId);
-    if (version >= codec.REQUEST_FLEXIBLE_MIN) w.uvarint(0);
+    const h = this.header; // synchronous: reused for every request
+    h.requestApiKey = codec.API_KEY;
+    h.requestApiVersion = version;
+    h.correlationId = correlationId;
+    writeRequestHeader(w, h, requestHeaderVersion(codec.REQUEST_FLEXIBLE_MIN, version));
     codec.encodeRequest(w, body, version);
     w.dv.setInt32(0, w.pos - 4);
     this.out.push(w.finish());
@@ -175,7 +180,14 @@ export class KafkaConnection {
   private onFrame(frame: Uint8Array): void {
     const p = this.pending[this.pendingHead];
     const r = new Reader(frame);
-    const correlationId = r.i32();
+    let correlationId: number;
+    try {
+      correlationId = readResponseHeader(r, p?.headerVersion ?? 0, this.responseHeader).correlationId;
+    } catch (e) {
+      this.fail(new ConnectionError(`response header from ${this.host}:${this.port} does not parse: ${(e as Error).message}`));
+      this.socket?.end();
+      return;
+    }
     if (!p || p.correlationId !== correlationId) {
       this.fail(new ConnectionError(`response with correlation id ${correlationId}, expected ${p?.correlationId ?? "none"}`));
       this.socket?.end();

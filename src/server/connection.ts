@@ -11,6 +11,8 @@ import { DecodeError, Reader, Writer } from "../protocol/codec.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import * as apiVersionsCodec from "../protocol/messages/api-versions.ts";
 import { CODECS } from "../protocol/messages/index.ts";
+import { readRequestHeader, requestHeaderVersion, type RequestHeader } from "../protocol/messages/request-header.ts";
+import { responseHeaderVersion, writeResponseHeader, type ResponseHeader } from "../protocol/messages/response-header.ts";
 import type { BrokerContext, Handler, RequestContext } from "../handlers/handler.ts";
 import type { Logger } from "../logger.ts";
 import { coalesceHead, FrameError, Framer } from "./framer.ts";
@@ -44,6 +46,8 @@ export class Connection {
   private blocked = false;
   private paused = false;
   private clientId: string | null = null;
+  /** Each request's header is decoded into this one object (its fields are copied out at once). */
+  private readonly header: RequestHeader = { requestApiKey: 0, requestApiVersion: 0, correlationId: 0, clientId: null };
   closed = false;
 
   constructor(
@@ -91,18 +95,14 @@ export class Connection {
 
   private onFrame(frame: Uint8Array): void {
     if (this.closed) return;
-    const r = new Reader(frame);
-    let key: number;
-    let version: number;
-    let correlationId: number;
-    try {
-      key = r.i16();
-      version = r.i16();
-      correlationId = r.i32();
-    } catch {
+    if (frame.length < 8) {
       this.closeWith(`request of ${frame.length} bytes is too short for a request header`);
       return;
     }
+    // The header's version depends on the API and its version, which lead every header: peek at them first.
+    const r = new Reader(frame);
+    const key = r.dv.getInt16(0);
+    const version = r.dv.getInt16(2);
     const handler = this.handlers.get(key);
     if (!handler) {
       const known = (CODECS as Record<number, { API_NAME: string }>)[key];
@@ -111,18 +111,20 @@ export class Connection {
     }
     const codec = handler.codec;
     const supported = version >= handler.minVersion && version <= handler.maxVersion;
+    const header = this.header;
     try {
-      this.clientId = r.nullableString();
-      if (version >= codec.REQUEST_FLEXIBLE_MIN) r.skipTaggedFields();
+      readRequestHeader(r, requestHeaderVersion(codec.REQUEST_FLEXIBLE_MIN, version), header);
     } catch {
       this.closeWith(`${codec.API_NAME} v${version} request header does not parse`);
       return;
     }
+    const correlationId = header.correlationId;
+    this.clientId = header.clientId ?? null;
     if (!supported) {
       if (key === API_VERSIONS) {
         // Answer in v0, which every client can read, with the versions we do serve.
         const slot = this.newSlot();
-        this.finish(slot, encodeFrame(apiVersionsCodec, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.broker.apis.map((a) => ({ apiKey: a.key, minVersion: a.min, maxVersion: a.max })) }, 0, correlationId, false));
+        this.finish(slot, encodeFrame(apiVersionsCodec, { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: this.broker.apis.map((a) => ({ apiKey: a.key, minVersion: a.min, maxVersion: a.max })) }, 0, correlationId, 0));
         return;
       }
       this.closeWith(`${codec.API_NAME} v${version} is not supported (versions ${handler.minVersion}-${handler.maxVersion})`);
@@ -140,10 +142,10 @@ export class Connection {
     }
     const ctx: RequestContext = { broker: this.broker, apiVersion: version, correlationId, clientId: this.clientId, remote: this.transport.remote };
     const slot = this.newSlot();
-    const flexibleResponse = key !== API_VERSIONS && version >= codec.RESPONSE_FLEXIBLE_MIN;
+    const headerVersion = responseHeaderVersion(key, codec.RESPONSE_FLEXIBLE_MIN, version);
     const done = (resp: unknown) => {
       if (this.closed) return;
-      this.finish(slot, resp === null ? null : encodeFrame(codec, resp, version, correlationId, flexibleResponse));
+      this.finish(slot, resp === null ? null : encodeFrame(codec, resp, version, correlationId, headerVersion));
     };
     const bug = (e: unknown) => {
       this.logger.error(`${codec.API_NAME} v${version} from ${this.transport.remote} (client.id ${this.clientId}) failed: ${(e as Error)?.stack ?? e}`);
@@ -221,12 +223,14 @@ export class Connection {
   }
 }
 
-/** A whole response frame: size, correlation id, header tagged fields (flexible), body. */
-export function encodeFrame<Resp>(codec: { encodeResponse(w: Writer, m: Resp, v: number): void }, resp: Resp, version: number, correlationId: number, flexibleHeader: boolean): Uint8Array {
+const responseHeader: ResponseHeader = { correlationId: 0 };
+
+/** A whole response frame: size, response header (`headerVersion`: see responseHeaderVersion), body. */
+export function encodeFrame<Resp>(codec: { encodeResponse(w: Writer, m: Resp, v: number): void }, resp: Resp, version: number, correlationId: number, headerVersion: number): Uint8Array {
   const w = new Writer(1024);
   w.i32(0);
-  w.i32(correlationId);
-  if (flexibleHeader) w.uvarint(0);
+  responseHeader.correlationId = correlationId; // synchronous: the shared object is free again on return
+  writeResponseHeader(w, responseHeader, headerVersion);
   codec.encodeResponse(w, resp, version);
   w.dv.setInt32(0, w.pos - 4);
   return w.finish();

@@ -3,6 +3,8 @@
 import type { Socket } from "bun";
 import { Reader, Writer } from "../../src/protocol/codec.ts";
 import { CODECS, type ApiKey } from "../../src/protocol/messages/index.ts";
+import { requestHeaderVersion, writeRequestHeader } from "../../src/protocol/messages/request-header.ts";
+import { readResponseHeader, responseHeaderVersion } from "../../src/protocol/messages/response-header.ts";
 
 type Codec = (typeof CODECS)[ApiKey];
 
@@ -80,11 +82,7 @@ export class RawClient {
     const codec = CODECS[key] as Codec;
     const w = new Writer(256);
     w.i32(0);
-    w.i16(key);
-    w.i16(version);
-    w.i32(correlationId);
-    w.nullableString(clientId);
-    if (version >= codec.REQUEST_FLEXIBLE_MIN) w.uvarint(0);
+    writeRequestHeader(w, { requestApiKey: key, requestApiVersion: version, correlationId, clientId }, requestHeaderVersion(codec.REQUEST_FLEXIBLE_MIN, version));
     (codec.encodeRequest as (w: Writer, m: unknown, v: number) => void)(w, body, version);
     w.dv.setInt32(0, w.pos - 4);
     return w.finish().slice();
@@ -103,9 +101,8 @@ export class RawClient {
   static decodeResponse(key: ApiKey, version: number, frame: Uint8Array, corr?: number): unknown {
     const codec = CODECS[key] as Codec;
     const r = new Reader(frame);
-    const got = r.i32();
+    const got = readResponseHeader(r, responseHeaderVersion(key, codec.RESPONSE_FLEXIBLE_MIN, version)).correlationId;
     if (corr !== undefined && got !== corr) throw new Error(`correlation id ${got}, expected ${corr}`);
-    if (key !== 18 && version >= codec.RESPONSE_FLEXIBLE_MIN) r.skipTaggedFields();
     return (codec.decodeResponse as (r: Reader, v: number) => unknown)(r, version);
   }
 

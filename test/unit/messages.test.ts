@@ -3,6 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import { Reader, Writer } from "../../src/protocol/codec.ts";
 import { CODECS } from "../../src/protocol/messages/index.ts";
+import { readRequestHeader, requestHeaderVersion, writeRequestHeader, type RequestHeader } from "../../src/protocol/messages/request-header.ts";
+import { responseHeaderVersion, writeResponseHeader } from "../../src/protocol/messages/response-header.ts";
 
 type AnyCodec = {
   API_NAME: string;
@@ -61,5 +63,22 @@ describe("generated message codecs", () => {
     c.encodeResponse(w, { responses: [{ topic: "t", partitions: [part] }] } as never, 12);
     const d = c.decodeResponse(new Reader(w.finish()), 12);
     expect([...(d.responses[0]!.partitions[0]!.records as Uint8Array)]).toEqual([1, 2, 3]);
+  });
+
+  test("request and response headers: versions per API version, client id, tagged fields, decoded into a reused object", () => {
+    expect(requestHeaderVersion(CODECS[0].REQUEST_FLEXIBLE_MIN, 8)).toBe(1);
+    expect(requestHeaderVersion(CODECS[0].REQUEST_FLEXIBLE_MIN, 9)).toBe(2);
+    expect(responseHeaderVersion(0, CODECS[0].RESPONSE_FLEXIBLE_MIN, 9)).toBe(1);
+    expect(responseHeaderVersion(18, CODECS[18].RESPONSE_FLEXIBLE_MIN, 3)).toBe(0); // ApiVersions: always v0
+    const w = new Writer(8);
+    writeRequestHeader(w, { requestApiKey: 3, requestApiVersion: 12, correlationId: 42, clientId: "c" }, 2);
+    // key, version, correlation id, client id as a classic int16-length string even in v2, one empty tag section
+    expect([...w.finish()]).toEqual([0, 3, 0, 12, 0, 0, 0, 42, 0, 1, 99, 0]);
+    const into: RequestHeader = { requestApiKey: 0, requestApiVersion: 0, correlationId: 0, clientId: null };
+    expect(readRequestHeader(new Reader(w.finish()), 2, into)).toBe(into);
+    expect(into).toEqual({ requestApiKey: 3, requestApiVersion: 12, correlationId: 42, clientId: "c" });
+    const rw = new Writer(8);
+    writeResponseHeader(rw, { correlationId: 7 }, 1);
+    expect([...rw.finish()]).toEqual([0, 0, 0, 7, 0]);
   });
 });

@@ -14,7 +14,7 @@ export interface RequestHeader {
   clientId?: string | null;
 }
 
-export function readRequestHeader(r: Reader, v: number): RequestHeader {
+export function readRequestHeader(r: Reader, v: number, into?: RequestHeader): RequestHeader {
   const flex = v >= 2;
   let requestApiKey: number = 0;
   let requestApiVersion: number = 0;
@@ -32,6 +32,13 @@ export function readRequestHeader(r: Reader, v: number): RequestHeader {
       void tag; r.raw(size);
     }
   }
+  if (into) {
+    into.requestApiKey = requestApiKey;
+    into.requestApiVersion = requestApiVersion;
+    into.correlationId = correlationId;
+    into.clientId = clientId;
+    return into;
+  }
   return { requestApiKey, requestApiVersion, correlationId, clientId };
 }
 
@@ -44,4 +51,10 @@ export function writeRequestHeader(w: Writer, m: RequestHeader, v: number): void
     (v >= 1 ? (false ? w.compactNullableString(m.clientId ?? null) : w.nullableString(m.clientId ?? null)) : (false ? w.compactString(m.clientId ?? "") : w.string(m.clientId ?? "")));
   }
   if (flex) w.uvarint(0);
+}
+
+/** The request header version of an API version: 2 when the API version is flexible, else 1 (v0 is only
+ * ControlledShutdown v0's, which has no client id). `flexibleMin` is the API module's REQUEST_FLEXIBLE_MIN. */
+export function requestHeaderVersion(flexibleMin: number, apiVersion: number): number {
+  return apiVersion >= flexibleMin ? 2 : 1;
 }

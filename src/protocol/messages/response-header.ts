@@ -11,7 +11,7 @@ export interface ResponseHeader {
   correlationId: number;
 }
 
-export function readResponseHeader(r: Reader, v: number): ResponseHeader {
+export function readResponseHeader(r: Reader, v: number, into?: ResponseHeader): ResponseHeader {
   const flex = v >= 1;
   let correlationId: number = 0;
   correlationId = r.i32();
@@ -23,6 +23,10 @@ export function readResponseHeader(r: Reader, v: number): ResponseHeader {
       void tag; r.raw(size);
     }
   }
+  if (into) {
+    into.correlationId = correlationId;
+    return into;
+  }
   return { correlationId };
 }
 
@@ -30,4 +34,11 @@ export function writeResponseHeader(w: Writer, m: ResponseHeader, v: number): vo
   const flex = v >= 1;
   w.i32(m.correlationId ?? 0);
   if (flex) w.uvarint(0);
+}
+
+/** The response header version of an API version: 1 when the response is flexible, else 0. ApiVersions
+ * (key 18) always answers with v0, so a client that sent a version the broker does not know can read the error.
+ * `flexibleMin` is the API module's RESPONSE_FLEXIBLE_MIN. */
+export function responseHeaderVersion(apiKey: number, flexibleMin: number, apiVersion: number): number {
+  return apiKey !== 18 && apiVersion >= flexibleMin ? 1 : 0;
 }
