@@ -102,6 +102,7 @@ export class Broker {
       const offsets = new OffsetStore(meta, catalog);
       const tier = bucket ? await buildTier(config, bucket, props.clusterId, catalog, meta, log, logger) : null;
       const metaRecords = meta.replay();
+      meta.activate();
       if (tier && bucket?.restored) await tier.reconcile();
       const replay = await log.replayWal();
       await wal.start();

@@ -8,7 +8,9 @@
 // when it is deleted. On start the last record per group is loaded: members come back in a Stable group and keep
 // their assignment if they heartbeat within their session timeout, as with a Kafka coordinator failover.
 import type { Logger } from "../logger.ts";
-import type { MetaOwner, MetaRecord, MetadataLog } from "../meta/metadata-log.ts";
+import type { MetaOwner, MetadataLog } from "../meta/metadata-log.ts";
+import type { RawRecord } from "../meta/records.ts";
+import { GROUP_RECORD_TYPES, decodeGroupRecord, type GroupRecord } from "./records.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { Group, Member, type GroupState, type JoinResult, type SyncResult } from "./group.ts";
 
@@ -25,11 +27,13 @@ const MAX_GROUP_SIZE = 10_000;
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 
-export class GroupCoordinator implements MetaOwner {
-  readonly types = ["group", "group-deleted"] as const;
+type StoredGroup = Extract<GroupRecord, { type: "group" }>;
+
+export class GroupCoordinator implements MetaOwner<GroupRecord> {
+  readonly types = GROUP_RECORD_TYPES;
   readonly groups = new Map<string, Group>();
   /** The last persisted record per group: what a restart would load (and what compaction keeps). */
-  private readonly stored = new Map<string, MetaRecord>();
+  private readonly stored = new Map<string, StoredGroup>();
   private live = false;
 
   constructor(
@@ -268,7 +272,7 @@ export class GroupCoordinator implements MetaOwner {
 
   // --- persistence ---------------------------------------------------------------------------------------------
 
-  private record(g: Group): MetaRecord {
+  private record(g: Group): StoredGroup {
     return {
       type: "group",
       id: g.groupId,
@@ -317,37 +321,41 @@ export class GroupCoordinator implements MetaOwner {
     }
   }
 
-  apply(rec: MetaRecord): void {
+  decode(raw: RawRecord): GroupRecord {
+    return decodeGroupRecord(raw);
+  }
+
+  apply(rec: GroupRecord): void {
     if (this.live) return; // at run time the state machine is ahead of its records
     if (rec.type === "group-deleted") {
-      this.groups.delete(rec.id as string);
-      this.stored.delete(rec.id as string);
+      this.groups.delete(rec.id);
+      this.stored.delete(rec.id);
       return;
     }
-    const g = new Group(rec.id as string);
-    g.protocolType = rec.protocolType as string | null;
-    g.protocolName = rec.protocol as string | null;
-    g.generationId = rec.generation as number;
-    g.leaderId = rec.leader as string | null;
-    g.stateChangedAt = (rec.at as number) ?? Date.now();
-    for (const r of rec.members as Record<string, unknown>[]) {
-      const m = new Member(r.id as string, r.instance as string | null, r.clientId as string, r.clientHost as string, r.session as number, r.rebalance as number, g.protocolName ? [{ name: g.protocolName, metadata: unb64(r.metadata as string) }] : []);
-      m.assignment = unb64(r.assignment as string);
+    const g = new Group(rec.id);
+    g.protocolType = rec.protocolType;
+    g.protocolName = rec.protocol;
+    g.generationId = rec.generation;
+    g.leaderId = rec.leader;
+    g.stateChangedAt = rec.at ?? Date.now();
+    for (const r of rec.members) {
+      const m = new Member(r.id, r.instance, r.clientId, r.clientHost, r.session, r.rebalance, g.protocolName ? [{ name: g.protocolName, metadata: unb64(r.metadata) }] : []);
+      m.assignment = unb64(r.assignment);
       g.add(m);
     }
-    g.leaderId = rec.leader as string | null;
+    g.leaderId = rec.leader;
     g.state = g.members.size > 0 ? "Stable" : "Empty";
     this.groups.set(g.groupId, g);
     this.stored.set(g.groupId, rec);
   }
 
-  replayed(): void {
+  activate(): void {
     this.live = true;
     // Loaded members get a full session timeout to show up, as after a coordinator failover.
     for (const g of this.groups.values()) for (const m of g.members.values()) this.heartbeatReceived(g, m);
   }
 
-  snapshot(): MetaRecord[] {
+  snapshot(): GroupRecord[] {
     return [...this.stored.values()];
   }
 

@@ -5,7 +5,9 @@
 // Retention (Kafka ≥ 2.1): a consumer group's offsets expire --offsets-retention after the group became empty;
 // a group that only commits (no members, no protocol) loses each offset --offsets-retention after its commit.
 import type { Catalog, CatalogListener, TopicMeta } from "../meta/catalog.ts";
-import type { MetaOwner, MetaRecord, MetadataLog } from "../meta/metadata-log.ts";
+import type { MetaOwner, MetadataLog } from "../meta/metadata-log.ts";
+import type { RawRecord } from "../meta/records.ts";
+import { OFFSET_RECORD_TYPES, decodeOffsetRecord, type OffsetRecord } from "./records.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import type { GroupCoordinator } from "./coordinator.ts";
 
@@ -27,8 +29,8 @@ export interface OffsetToCommit {
 /** Kafka's offset.metadata.max.bytes default. */
 export const MAX_METADATA_BYTES = 4096;
 
-export class OffsetStore implements MetaOwner, CatalogListener {
-  readonly types = ["offset", "offset-deleted"] as const;
+export class OffsetStore implements MetaOwner<OffsetRecord>, CatalogListener {
+  readonly types = OFFSET_RECORD_TYPES;
   private readonly byGroup = new Map<string, Map<string, Map<number, CommittedOffset>>>();
 
   constructor(private readonly meta: MetadataLog, catalog: Catalog) {
@@ -52,12 +54,12 @@ export class OffsetStore implements MetaOwner, CatalogListener {
   /** Writes the commits; resolves once durable (and visible). */
   commit(groupId: string, items: OffsetToCommit[], now = Date.now()): Promise<void> {
     if (items.length === 0) return Promise.resolve();
-    return this.meta.append(...items.map((i): MetaRecord => ({ type: "offset", g: groupId, t: i.topic, p: i.partition, o: i.offset, e: i.leaderEpoch, m: i.metadata, ts: now })));
+    return this.meta.append(...items.map((i): OffsetRecord => ({ type: "offset", g: groupId, t: i.topic, p: i.partition, o: i.offset, e: i.leaderEpoch, m: i.metadata, ts: now })));
   }
 
   deleteOffsets(groupId: string, items: { topic: string; partition: number }[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();
-    return this.meta.append(...items.map((i): MetaRecord => ({ type: "offset-deleted", g: groupId, t: i.topic, p: i.partition })));
+    return this.meta.append(...items.map((i): OffsetRecord => ({ type: "offset-deleted", g: groupId, t: i.topic, p: i.partition })));
   }
 
   deleteGroup(groupId: string): Promise<void> {
@@ -66,7 +68,7 @@ export class OffsetStore implements MetaOwner, CatalogListener {
 
   /** Removes expired offsets (see the file comment); returns the groups left with none. */
   async expire(co: GroupCoordinator, retentionMs: number, now = Date.now()): Promise<string[]> {
-    const recs: MetaRecord[] = [];
+    const recs: OffsetRecord[] = [];
     const emptied: string[] = [];
     for (const [groupId, topics] of this.byGroup) {
       const g = co.group(groupId);
@@ -88,30 +90,34 @@ export class OffsetStore implements MetaOwner, CatalogListener {
 
   // --- MetaOwner -------------------------------------------------------------------------------------------
 
-  apply(rec: MetaRecord): void {
-    const groupId = rec.g as string;
+  decode(raw: RawRecord): OffsetRecord {
+    return decodeOffsetRecord(raw);
+  }
+
+  apply(rec: OffsetRecord): void {
+    const groupId = rec.g;
     if (rec.type === "offset") {
       let topics = this.byGroup.get(groupId);
       if (!topics) this.byGroup.set(groupId, (topics = new Map()));
-      let parts = topics.get(rec.t as string);
-      if (!parts) topics.set(rec.t as string, (parts = new Map()));
-      parts.set(rec.p as number, { offset: rec.o as number, leaderEpoch: rec.e as number, metadata: rec.m as string, commitTimestamp: rec.ts as number });
+      let parts = topics.get(rec.t);
+      if (!parts) topics.set(rec.t, (parts = new Map()));
+      parts.set(rec.p, { offset: rec.o, leaderEpoch: rec.e, metadata: rec.m, commitTimestamp: rec.ts });
       return;
     }
     const topics = this.byGroup.get(groupId);
     if (!topics) return;
-    if (rec.t === undefined) {
+    if (rec.t === undefined || rec.p === undefined) {
       this.byGroup.delete(groupId);
       return;
     }
-    const parts = topics.get(rec.t as string);
-    parts?.delete(rec.p as number);
-    if (parts?.size === 0) topics.delete(rec.t as string);
+    const parts = topics.get(rec.t);
+    parts?.delete(rec.p);
+    if (parts?.size === 0) topics.delete(rec.t);
     if (topics.size === 0) this.byGroup.delete(groupId);
   }
 
-  snapshot(): MetaRecord[] {
-    const recs: MetaRecord[] = [];
+  snapshot(): OffsetRecord[] {
+    const recs: OffsetRecord[] = [];
     for (const [g, topics] of this.byGroup) {
       for (const [t, parts] of topics) {
         for (const [p, c] of parts) recs.push({ type: "offset", g, t, p, o: c.offset, e: c.leaderEpoch, m: c.metadata, ts: c.commitTimestamp });

@@ -10,7 +10,9 @@
 // S3 count against the memory pool; when it is full the WAL holds new groups back (producers wait, nothing is
 // dropped), and WAL segments are deleted only once every batch in them is in S3.
 import type { Catalog, CatalogListener, TopicMeta } from "../meta/catalog.ts";
-import type { MetaOwner, MetaRecord, MetadataLog } from "../meta/metadata-log.ts";
+import type { MetaOwner, MetadataLog } from "../meta/metadata-log.ts";
+import type { RawRecord } from "../meta/records.ts";
+import { LOG_RECORD_TYPES, decodeLogRecord, type LogRecord } from "./records.ts";
 import type { Logger } from "../logger.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setPartitionLeaderEpoch, type BatchHeader } from "../protocol/records.ts";
@@ -61,8 +63,8 @@ const PRODUCER_ID_TTL_MS = 86_400_000;
 /** Every partition's leader epoch: one broker, always the leader. */
 export const LEADER_EPOCH = 0;
 
-export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
-  readonly types = ["log-start", "producers"] as const;
+export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<Partition> {
+  readonly types = LOG_RECORD_TYPES;
   private readonly topics = new Map<Uuid, TopicState>();
   private cold: ColdStore | null = null;
   private poolBytes = Infinity;
@@ -175,7 +177,7 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
    * in the WAL until then, so it goes into the metadata log first; then the indexes let go of those segments.
    */
   private async forgetSegmentsUpTo(segment: number): Promise<void> {
-    const recs: MetaRecord[] = [];
+    const recs: LogRecord[] = [];
     for (const t of this.topics.values()) {
       for (const p of t.partitions) {
         if (!p.index.hasSegmentUpTo(segment)) continue;
@@ -265,7 +267,7 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
       await this.forgetSegmentsUpTo(segment);
       return true;
     }
-    const recs: MetaRecord[] = [];
+    const recs: LogRecord[] = [];
     for (const t of this.topics.values()) {
       for (const p of t.partitions) {
         if (!p.index.hasSegmentUpTo(segment)) continue;
@@ -462,11 +464,15 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
 
   // --- MetaOwner -------------------------------------------------------------------------------------------
 
-  apply(rec: MetaRecord): void {
-    const p = this.topics.get(rec.topic as Uuid)?.partitions[rec.partition as number];
+  decode(raw: RawRecord): LogRecord {
+    return decodeLogRecord(raw);
+  }
+
+  apply(rec: LogRecord): void {
+    const p = this.topics.get(rec.topic)?.partitions[rec.partition];
     if (!p) return;
     if (rec.type === "log-start") {
-      const offset = rec.offset as number;
+      const offset = rec.offset;
       if (offset <= p.logStartOffset) return;
       p.logStartOffset = offset;
       p.index.dropBefore(offset);
@@ -474,12 +480,12 @@ export class Log implements CatalogListener, MetaOwner, WalListener<Partition> {
       if (p.nextOffset < offset) p.nextOffset = offset;
       if (p.highWatermark < offset) p.highWatermark = offset;
     } else if (rec.type === "producers") {
-      p.producers.restore(rec.states as unknown[]);
+      p.producers.restore(rec.states);
     }
   }
 
-  snapshot(): MetaRecord[] {
-    const recs: MetaRecord[] = [];
+  snapshot(): LogRecord[] {
+    const recs: LogRecord[] = [];
     for (const t of this.topics.values()) {
       for (const p of t.partitions) {
         if (p.logStartOffset > 0) recs.push({ type: "log-start", topic: t.meta.id, partition: p.id, offset: p.logStartOffset });

@@ -27,6 +27,9 @@ export interface ProducerEntry {
   lastAppend: number;
 }
 
+/** One producer in a "producers" metadata record: [pid, epoch, lastAppend, [[firstSeq, lastSeq, baseOffset, lastOffset]...]]. */
+export type ProducerSnapshot = [pid: number, epoch: number, lastAppend: number, batches: [firstSeq: number, lastSeq: number, baseOffset: number, lastOffset: number][]];
+
 export type SequenceCheck =
   | { kind: "new" }
   | { kind: "duplicate"; batch: ProducerBatch }
@@ -117,8 +120,8 @@ export class ProducerStates {
    * Compact form for the metadata log, durable batches only (below the high watermark):
    * [pid, epoch, lastAppend, [[firstSeq, lastSeq, baseOffset, lastOffset]...]].
    */
-  snapshot(highWatermark: number): unknown[] {
-    const out: unknown[] = [];
+  snapshot(highWatermark: number): ProducerSnapshot[] {
+    const out: ProducerSnapshot[] = [];
     for (const [pid, e] of this.producers) {
       const durable = e.batches.filter((b) => b.lastOffset < highWatermark);
       if (durable.length) out.push([pid, e.epoch, e.lastAppend, durable.map((b) => [b.firstSeq, b.lastSeq, b.baseOffset, b.lastOffset])]);
@@ -126,9 +129,8 @@ export class ProducerStates {
     return out;
   }
 
-  restore(snap: unknown[]): void {
-    for (const item of snap) {
-      const [pid, epoch, lastAppend, batches] = item as [number, number, number, [number, number, number, number][]];
+  restore(snap: ProducerSnapshot[]): void {
+    for (const [pid, epoch, lastAppend, batches] of snap) {
       const cur = this.producers.get(pid);
       if (cur && cur.epoch > epoch) continue;
       this.producers.set(pid, {

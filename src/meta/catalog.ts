@@ -2,7 +2,9 @@
 // metadata log. Every change is a record; it takes effect when the record is durable, and listeners (the log
 // room) hear of it then. Validation happens before the record is written, so a change that reaches the log is
 // always applicable.
-import type { MetaOwner, MetaRecord, MetadataLog } from "./metadata-log.ts";
+import type { MetaOwner, MetadataLog } from "./metadata-log.ts";
+import type { RawRecord } from "./records.ts";
+import { CATALOG_RECORD_TYPES, decodeCatalogRecord, type CatalogRecord } from "./catalog-records.ts";
 import { ZERO_UUID, type Uuid } from "../protocol/codec.ts";
 import { topicConfig, validateTopicConfigs } from "./topic-configs.ts";
 
@@ -55,8 +57,8 @@ function randomTopicId(): Uuid {
 
 const ERR = { TOPIC_ALREADY_EXISTS: 36, INVALID_TOPIC_EXCEPTION: 17, INVALID_PARTITIONS: 37, INVALID_CONFIG: 40, UNKNOWN_TOPIC_OR_PARTITION: 3, UNKNOWN_TOPIC_ID: 100 } as const;
 
-export class Catalog implements MetaOwner {
-  readonly types = ["topic", "topic-deleted", "topic-configs", "partitions", "producer-ids"] as const;
+export class Catalog implements MetaOwner<CatalogRecord> {
+  readonly types = CATALOG_RECORD_TYPES;
   private readonly byName = new Map<string, TopicMeta>();
   private readonly byId = new Map<Uuid, TopicMeta>();
   private readonly creating = new Map<string, Promise<TopicMeta>>();
@@ -118,7 +120,7 @@ export class Catalog implements MetaOwner {
     }
     const id = randomTopicId();
     const p = this.meta
-      .append({ type: "topic", name, id, partitions, configs: Object.fromEntries(configs) })
+      .append({ type: "topic", name, id, partitions, configs: Object.fromEntries(configs.filter((c): c is [string, string] => c[1] !== null)) })
       .then(() => this.byId.get(id)!)
       .finally(() => this.creating.delete(name));
     this.creating.set(name, p);
@@ -167,15 +169,14 @@ export class Catalog implements MetaOwner {
 
   // --- MetaOwner ---------------------------------------------------------------------------------------------
 
-  apply(rec: MetaRecord): void {
+  decode(raw: RawRecord): CatalogRecord {
+    return decodeCatalogRecord(raw);
+  }
+
+  apply(rec: CatalogRecord): void {
     switch (rec.type) {
       case "topic": {
-        const t: TopicMeta = {
-          name: rec.name as string,
-          id: rec.id as Uuid,
-          partitions: rec.partitions as number,
-          configs: new Map(Object.entries((rec.configs as Record<string, string>) ?? {})),
-        };
+        const t: TopicMeta = { name: rec.name, id: rec.id, partitions: rec.partitions, configs: new Map(Object.entries(rec.configs)) };
         if (this.byName.has(t.name) || this.byId.has(t.id)) return;
         this.byName.set(t.name, t);
         this.byId.set(t.id, t);
@@ -183,7 +184,7 @@ export class Catalog implements MetaOwner {
         return;
       }
       case "topic-deleted": {
-        const t = this.byId.get(rec.id as Uuid);
+        const t = this.byId.get(rec.id);
         if (!t) return;
         this.byId.delete(t.id);
         this.byName.delete(t.name);
@@ -191,15 +192,15 @@ export class Catalog implements MetaOwner {
         return;
       }
       case "topic-configs": {
-        const t = this.byId.get(rec.id as Uuid);
+        const t = this.byId.get(rec.id);
         if (!t) return;
-        t.configs = new Map(Object.entries(rec.configs as Record<string, string>));
+        t.configs = new Map(Object.entries(rec.configs));
         for (const l of this.listeners) l.configsChanged(t);
         return;
       }
       case "partitions": {
-        const t = this.byId.get(rec.id as Uuid);
-        const n = rec.partitions as number;
+        const t = this.byId.get(rec.id);
+        const n = rec.partitions;
         if (!t || n <= t.partitions) return;
         const previous = t.partitions;
         t.partitions = n;
@@ -207,7 +208,7 @@ export class Catalog implements MetaOwner {
         return;
       }
       case "producer-ids": {
-        const limit = rec.limit as number;
+        const limit = rec.limit;
         if (limit > this.producerIdLimit) {
           // Ids below the previous limit may have been handed out before a restart: never reuse them.
           this.nextProducerId = Math.max(this.nextProducerId, this.producerIdLimit);
@@ -218,13 +219,14 @@ export class Catalog implements MetaOwner {
     }
   }
 
-  replayed(): void {
-    // Ids of every block reserved before this start may have been handed out: continue after the last block.
+  activate(): void {
+    // Ids of every block reserved so far may have been handed out (before a restart, or by the primary this node
+    // took over from): continue after the last block.
     this.nextProducerId = this.producerIdLimit;
   }
 
-  snapshot(): MetaRecord[] {
-    const recs: MetaRecord[] = [];
+  snapshot(): CatalogRecord[] {
+    const recs: CatalogRecord[] = [];
     for (const t of this.byName.values()) {
       recs.push({ type: "topic", name: t.name, id: t.id, partitions: t.partitions, configs: Object.fromEntries(t.configs) });
     }

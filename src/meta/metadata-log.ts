@@ -1,8 +1,8 @@
 // The metadata log: <data-dir>/metadata.log, an append-only file of typed records (topics, configs, producer ids,
-// log start offsets, and later committed offsets and groups). Every room that owns such state registers its record
-// types here with an `apply` (used on replay and when an append becomes durable) and a `snapshot` (used when the
-// file is compacted). State changes are applied only once durable, synchronously in the fsync callback, so any
-// snapshot taken between callbacks is consistent.
+// log start offsets, committed offsets, groups, the S3 manifest). Every room that owns such state registers its
+// record types here with a `decode` (stored JSON → its typed union, see records.ts), an `apply` (used on replay and
+// when an append becomes durable) and a `snapshot` (used when the file is compacted). State changes are applied only
+// once durable, synchronously in the fsync callback, so any snapshot taken between callbacks is consistent.
 //
 // Record layout (big-endian):
 //   0  u32  length of what follows the CRC (payload bytes)
@@ -15,29 +15,32 @@ import { dirname, join } from "node:path";
 import { fsyncDir } from "./durable-file.ts";
 import { crc32c } from "../protocol/crc32c.ts";
 import type { Logger } from "../logger.ts";
+import { MetaRecordError, type MetaRecord, type RawRecord } from "./records.ts";
 
-export interface MetaRecord {
-  type: string;
-  [field: string]: unknown;
-}
+export type { MetaRecord, RawRecord } from "./records.ts";
 
-export interface MetaOwner {
+export interface MetaOwner<R extends { type: string } = MetaRecord> {
   /** Record types this owner handles. */
-  types: readonly string[];
+  readonly types: readonly R["type"][];
+  /** A stored record of one of `types` as the owner's typed record; throws MetaRecordError when it is malformed. */
+  decode(raw: RawRecord): R;
   /** Applies a durable record (during replay and after each append's fsync). */
-  apply(rec: MetaRecord): void;
+  apply(rec: R): void;
   /** Records that recreate the owner's current state, for compaction. */
-  snapshot(): MetaRecord[];
-  /** Called once after the records found at start have been applied. */
-  replayed?(): void;
+  snapshot(): R[];
+  /**
+   * This node starts acting on the state as the primary: after the records found at start were applied, or at
+   * promotion of a standby (which applied the primary's records as they came). Continue after what they say.
+   */
+  activate?(): void;
 }
 
 export class MetaLogError extends Error {
   override name = "MetaLogError";
 }
 
-interface Pending {
-  recs: MetaRecord[];
+interface Pending<R> {
+  recs: R[];
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -46,7 +49,7 @@ const HEADER = 8;
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 
 
-export function encodeMetaRecord(rec: MetaRecord): Uint8Array {
+export function encodeMetaRecord(rec: { type: string }): Uint8Array {
   const payload = Buffer.from(JSON.stringify(rec), "utf8");
   const out = Buffer.allocUnsafe(HEADER + payload.length);
   out.writeUInt32BE(payload.length, 0);
@@ -56,34 +59,35 @@ export function encodeMetaRecord(rec: MetaRecord): Uint8Array {
 }
 
 /** Parses records from a file image; returns them and the byte length of the valid prefix. */
-export function decodeMetaRecords(buf: Uint8Array): { records: MetaRecord[]; validEnd: number } {
+export function decodeMetaRecords(buf: Uint8Array): { records: RawRecord[]; validEnd: number } {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const records: MetaRecord[] = [];
+  const records: RawRecord[] = [];
   let pos = 0;
   while (pos + HEADER <= buf.length) {
     const len = dv.getUint32(pos);
     if (len === 0 || pos + HEADER + len > buf.length) break;
     const payload = buf.subarray(pos + HEADER, pos + HEADER + len);
     if (crc32c(payload) !== dv.getUint32(pos + 4)) break;
-    let rec: MetaRecord;
+    let rec: RawRecord;
     try {
-      rec = JSON.parse(Buffer.from(payload).toString("utf8")) as MetaRecord;
+      rec = JSON.parse(Buffer.from(payload).toString("utf8")) as RawRecord;
     } catch {
       break;
     }
-    if (typeof rec?.type !== "string") break;
+    if (typeof rec !== "object" || rec === null || typeof rec.type !== "string") break;
     records.push(rec);
     pos += HEADER + len;
   }
   return { records, validEnd: pos };
 }
 
-export class MetadataLog {
+/** R: the records this log carries (every broker record; tests use their own). */
+export class MetadataLog<R extends { type: string } = MetaRecord> {
   private fd: number;
   private size: number;
-  private owners = new Map<string, MetaOwner>();
-  private allOwners: MetaOwner[] = [];
-  private queue: Pending[] = [];
+  private owners = new Map<string, MetaOwner<R>>();
+  private allOwners: MetaOwner<R>[] = [];
+  private queue: Pending<R>[] = [];
   private syncing = false;
   private compacting = false;
   private scheduled = false;
@@ -92,14 +96,14 @@ export class MetadataLog {
   /** Records applied so far (replayed or appended): tells an uploader whether anything changed. */
   applied = 0;
 
-  private constructor(private readonly path: string, private readonly logger: Logger, private replayed: MetaRecord[], size: number) {
+  private constructor(private readonly path: string, private readonly logger: Logger, private replayed: RawRecord[], size: number) {
     this.fd = openSync(path, "r+");
     this.size = size;
     this.bytesAtLastCompaction = size;
   }
 
   /** Opens (or creates) the log, truncating a torn tail. Records are replayed into owners by replay(). */
-  static open(path: string, logger: Logger): MetadataLog {
+  static open<R extends { type: string } = MetaRecord>(path: string, logger: Logger): MetadataLog<R> {
     if (!existsSync(path)) {
       writeFileSync(path, new Uint8Array(0));
       fsyncDir(dirname(path));
@@ -113,38 +117,61 @@ export class MetadataLog {
       fsyncSync(fd);
       closeSync(fd);
     }
-    return new MetadataLog(path, logger, records, validEnd);
+    return new MetadataLog<R>(path, logger, records, validEnd);
   }
 
-  register(owner: MetaOwner): void {
-    for (const t of owner.types) {
+  /** Registers an owner of some of R's record types. */
+  register<S extends R>(owner: MetaOwner<S>): void {
+    const o = owner as unknown as MetaOwner<R>; // dispatch hands it only records of its own types
+    for (const t of o.types) {
       if (this.owners.has(t)) throw new Error(`metadata record type ${t} registered twice`);
-      this.owners.set(t, owner);
+      this.owners.set(t, o);
     }
-    this.allOwners.push(owner);
+    this.allOwners.push(o);
   }
 
-  /** Applies the records read at open to the registered owners; returns how many there were. */
+  /**
+   * Applies the records read at open to the registered owners; returns how many there were. A record its owner
+   * cannot decode stops the start (MetaLogError naming it): applying the rest would build state on a gap.
+   */
   replay(): number {
     const recs = this.replayed;
     this.replayed = [];
-    for (const r of recs) this.dispatch(r);
-    for (const o of this.allOwners) o.replayed?.();
+    recs.forEach((r, i) => {
+      const rec = this.decode(r, `record ${i + 1} of ${recs.length} in ${this.path}`);
+      if (rec) this.dispatch(rec);
+      else this.applied++;
+    });
     return recs.length;
   }
 
-  private dispatch(rec: MetaRecord): void {
-    this.applied++;
-    const owner = this.owners.get(rec.type);
+  /** Tells every owner this node now acts on the state as the primary (see MetaOwner.activate). */
+  activate(): void {
+    for (const o of this.allOwners) o.activate?.();
+  }
+
+  /** A stored record as its owner's type; null (logged) for a type no owner knows. Throws MetaLogError if malformed. */
+  decode(raw: RawRecord, where: string): R | null {
+    const owner = this.owners.get(raw.type);
     if (!owner) {
-      this.logger.warn(`metadata log: skipping record of unknown type ${rec.type}`);
-      return;
+      this.logger.warn(`metadata log: skipping record of unknown type ${raw.type} (${where})`);
+      return null;
     }
-    owner.apply(rec);
+    try {
+      return owner.decode(raw);
+    } catch (e) {
+      if (e instanceof MetaRecordError) throw new MetaLogError(`metadata log: ${where}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  private dispatch(rec: R): void {
+    this.applied++;
+    this.owners.get(rec.type)?.apply(rec);
   }
 
   /** Appends records; resolves once they are fsync'd and applied. Rejects (nothing applied) on I/O failure. */
-  append(...recs: MetaRecord[]): Promise<void> {
+  append(...recs: R[]): Promise<void> {
     if (this.closed) return Promise.reject(new MetaLogError("metadata log is closed"));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ recs, resolve, reject });
@@ -198,7 +225,7 @@ export class MetadataLog {
     });
   }
 
-  private fail(batch: Pending[], start: number, e: Error): void {
+  private fail(batch: Pending<R>[], start: number, e: Error): void {
     this.logger.error(`metadata log: write at ${start} failed: ${e.message}`);
     try {
       ftruncateSync(this.fd, start); // drop a partial write so the next append lands where it should

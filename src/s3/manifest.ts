@@ -3,7 +3,7 @@
 // (A start from an empty data dir restores the uploaded metadata log and then reconciles it with a listing, see
 // restore.ts, because objects flushed after the last upload are not in it.)
 //
-// Records (JSON in the metadata log; t = topic id, p = partition):
+// Records (JSON in the metadata log, typed and decoded in records.ts; t = topic id, p = partition):
 //   s3-object     {t, p, b, l, s, n, ts, e}  object with base offset b, last offset l, s bytes, n batches, max
 //                                            timestamp ts, ETag e; replaces an entry with the same base
 //   s3-compacted  {t, p, drop: [b...], add: [object...]}  compaction swapped these entries (keys not reused go to garbage)
@@ -14,7 +14,9 @@
 //   s3-deleted    {keys}                     those keys are gone
 // Entries keep their nominal ranges [b, l]; they never overlap and, with compaction, may leave gaps.
 import type { Catalog, CatalogListener, TopicMeta } from "../meta/catalog.ts";
-import type { MetaOwner, MetaRecord } from "../meta/metadata-log.ts";
+import type { MetaOwner } from "../meta/metadata-log.ts";
+import type { RawRecord } from "../meta/records.ts";
+import { MANIFEST_RECORD_TYPES, decodeManifestRecord, type ManifestRecord, type ObjectFields } from "./records.ts";
 import type { Partition } from "../log/partition.ts";
 import { objectKey, partitionPrefix } from "./keys.ts";
 
@@ -57,12 +59,12 @@ export class PartitionObjects {
 }
 
 /** An object as it appears in records. */
-export function entryRecord(e: ObjectEntry): Record<string, unknown> {
+export function entryRecord(e: ObjectEntry): ObjectFields {
   return { b: e.base, l: e.last, s: e.size, n: e.batches, ts: e.maxTs, e: e.etag };
 }
 
-export class Manifest implements MetaOwner, CatalogListener {
-  readonly types = ["s3-object", "s3-compacted", "s3-trim", "s3-cleaned", "s3-end", "s3-garbage", "s3-deleted"] as const;
+export class Manifest implements MetaOwner<ManifestRecord>, CatalogListener {
+  readonly types = MANIFEST_RECORD_TYPES;
   private readonly parts = new Map<string, PartitionObjects>();
   /** Keys no entry refers to any more, waiting to be deleted from the bucket. */
   readonly garbage = new Set<string>();
@@ -96,23 +98,27 @@ export class Manifest implements MetaOwner, CatalogListener {
   }
 
   /** A record adding an object of p. */
-  objectRecord(p: Partition, e: Omit<ObjectEntry, "key">): MetaRecord {
+  objectRecord(p: Partition, e: Omit<ObjectEntry, "key">): ManifestRecord {
     return { type: "s3-object", t: p.topic.meta.id, p: p.id, ...entryRecord({ ...e, key: "" }) };
   }
 
   // --- MetaOwner -------------------------------------------------------------------------------------------
 
-  apply(rec: MetaRecord): void {
+  decode(raw: RawRecord): ManifestRecord {
+    return decodeManifestRecord(raw);
+  }
+
+  apply(rec: ManifestRecord): void {
     this.version++;
     if (rec.type === "s3-garbage") {
-      for (const k of rec.keys as string[]) this.garbage.add(k);
+      for (const k of rec.keys) this.garbage.add(k);
       return;
     }
     if (rec.type === "s3-deleted") {
-      for (const k of rec.keys as string[]) this.garbage.delete(k);
+      for (const k of rec.keys) this.garbage.delete(k);
       return;
     }
-    const po = this.partition(rec.t as string, rec.p as number);
+    const po = this.partition(rec.t, rec.p);
     if (!po) return; // topic deleted since
     switch (rec.type) {
       case "s3-object": {
@@ -124,34 +130,33 @@ export class Manifest implements MetaOwner, CatalogListener {
         return;
       }
       case "s3-compacted": {
-        const drop = new Set(rec.drop as number[]);
-        const add = (rec.add as Record<string, unknown>[]).map((r) => this.entry(po, r));
+        const drop = new Set(rec.drop);
+        const add = rec.add.map((r) => this.entry(po, r));
         const kept = new Set(add.map((e) => e.key));
         for (const e of po.entries) if (drop.has(e.base) && !kept.has(e.key)) this.garbage.add(e.key);
         po.entries = po.entries.filter((e) => !drop.has(e.base)).concat(add).sort((a, b) => a.base - b.base);
         return;
       }
       case "s3-trim": {
-        const before = rec.before as number;
+        const before = rec.before;
         while (po.entries.length && po.entries[0]!.last < before) this.garbage.add(po.entries.shift()!.key);
         return;
       }
       case "s3-cleaned":
-        po.cleaned = Math.max(po.cleaned, rec.o as number);
+        po.cleaned = Math.max(po.cleaned, rec.o);
         return;
       case "s3-end":
-        po.end = Math.max(po.end, rec.o as number);
+        po.end = Math.max(po.end, rec.o);
         return;
     }
   }
 
-  private entry(po: PartitionObjects, r: Record<string, unknown>): ObjectEntry {
-    const base = r.b as number;
-    return { base, last: r.l as number, size: r.s as number, batches: r.n as number, maxTs: r.ts as number, etag: r.e as string, key: objectKey(po.prefix, base) };
+  private entry(po: PartitionObjects, r: ObjectFields): ObjectEntry {
+    return { base: r.b, last: r.l, size: r.s, batches: r.n, maxTs: r.ts, etag: r.e, key: objectKey(po.prefix, r.b) };
   }
 
-  snapshot(): MetaRecord[] {
-    const recs: MetaRecord[] = [];
+  snapshot(): ManifestRecord[] {
+    const recs: ManifestRecord[] = [];
     for (const [k, po] of this.parts) {
       const [t, p] = [k.slice(0, k.indexOf("/")), Number(k.slice(k.indexOf("/") + 1))];
       for (const e of po.entries) recs.push({ type: "s3-object", t, p, ...entryRecord(e) });

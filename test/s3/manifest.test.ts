@@ -9,6 +9,8 @@ import { Catalog } from "../../src/meta/catalog.ts";
 import { MetadataLog, decodeMetaRecords } from "../../src/meta/metadata-log.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { Manifest, entryRecord } from "../../src/s3/manifest.ts";
+import type { ManifestRecord, ObjectFields } from "../../src/s3/records.ts";
+import { decodeLogRecord, type LogRecord } from "../../src/log/records.ts";
 import { ObjectReader } from "../../src/s3/reader.ts";
 import { reconcile } from "../../src/s3/restore.ts";
 import { retentionStart } from "../../src/s3/retention.ts";
@@ -31,7 +33,7 @@ async function setup(image?: Uint8Array) {
   return { meta, catalog, manifest };
 }
 
-const obj = (t: string, base: number, last: number, extra: Partial<Record<string, unknown>> = {}) => ({ type: "s3-object", t, p: 0, b: base, l: last, s: 100, n: 1, ts: 1000 + last, e: `"e${base}"`, ...extra });
+const obj = (t: string, base: number, last: number, extra: Partial<ObjectFields> = {}): ManifestRecord => ({ type: "s3-object", t, p: 0, b: base, l: last, s: 100, n: 1, ts: 1000 + last, e: `"e${base}"`, ...extra });
 
 test("manifest records: add, replace, compaction swap, trim, garbage and its deletion; the snapshot restores all", async () => {
   const { meta, catalog, manifest } = await setup();
@@ -117,7 +119,7 @@ test("reconcile after a restore: adopts newer objects, drops vanished ones, rere
   await put(30, 39);
   await put(40, 49);
   const logStarts: number[] = [];
-  meta.register({ types: ["log-start"], apply: (r) => void logStarts.push(r.offset as number), snapshot: () => [] });
+  meta.register<LogRecord>({ types: ["log-start"], decode: decodeLogRecord, apply: (r) => void (r.type === "log-start" && logStarts.push(r.offset)), snapshot: () => [] });
   const stats = await reconcile(catalog, manifest, store, new ObjectReader(store), meta, silentLogger);
   expect(stats).toEqual({ adopted: 1, dropped: 1, orphans: 1 });
   const po = manifest.partition(t.id, 0)!;

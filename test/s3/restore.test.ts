@@ -10,7 +10,7 @@ import { describeWithPeer } from "../helpers/peers.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 import { readTopic } from "../helpers/read-topic.ts";
 import { buildBatch } from "../../src/protocol/records.ts";
-import { decodeMetaRecords, type MetaRecord } from "../../src/meta/metadata-log.ts";
+import { decodeMetaRecords, type RawRecord } from "../../src/meta/metadata-log.ts";
 import { ObjectNotFound } from "../../src/s3/store.ts";
 
 const peer = await minio();
@@ -58,7 +58,7 @@ async function expectExactly(port: number, topic: string, acked: Map<string, { p
 }
 
 /** The records of the metadata log the broker uploaded last, or [] when there is none yet. */
-async function uploadedMetadata(bucket: string, clusterId: string): Promise<MetaRecord[]> {
+async function uploadedMetadata(bucket: string, clusterId: string): Promise<RawRecord[]> {
   try {
     return decodeMetaRecords((await server.store(bucket).get(`klite-${clusterId}/metadata.log`)).body).records;
   } catch (e) {

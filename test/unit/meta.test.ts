@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, readFileSync, rmSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
-import { MetadataLog, type MetaOwner, type MetaRecord } from "../../src/meta/metadata-log.ts";
+import { MetadataLog, type MetaOwner } from "../../src/meta/metadata-log.ts";
+import { int, type RawRecord } from "../../src/meta/records.ts";
 import { Catalog, CatalogError, topicNameProblem } from "../../src/meta/catalog.ts";
 import { loadOrCreateMetaProperties, MetaPropertiesError } from "../../src/meta/properties.ts";
 import { silentLogger } from "../../src/logger.ts";
@@ -17,15 +18,23 @@ const dir = () => {
   return d;
 };
 
-class Counter implements MetaOwner {
-  types = ["inc"];
+interface Inc {
+  type: "inc";
+  by: number;
+}
+
+class Counter implements MetaOwner<Inc> {
+  types = ["inc"] as const;
   value = 0;
   applied: number[] = [];
-  apply(r: MetaRecord) {
-    this.value += r.by as number;
-    this.applied.push(r.by as number);
+  decode(r: RawRecord): Inc {
+    return { type: "inc", by: int(r, "by") };
   }
-  snapshot(): MetaRecord[] {
+  apply(r: Inc) {
+    this.value += r.by;
+    this.applied.push(r.by);
+  }
+  snapshot(): Inc[] {
     return [{ type: "inc", by: this.value }];
   }
 }
@@ -33,7 +42,7 @@ class Counter implements MetaOwner {
 describe("metadata log", () => {
   test("records apply only once durable, replay in order, and survive a torn tail", async () => {
     const path = join(dir(), "metadata.log");
-    const log = MetadataLog.open(path, silentLogger);
+    const log = MetadataLog.open<Inc>(path, silentLogger);
     const c = new Counter();
     log.register(c);
     log.replay();
@@ -44,14 +53,14 @@ describe("metadata log", () => {
     await log.append({ type: "inc", by: 10 });
     await log.close();
     appendFileSync(path, new Uint8Array([0, 0, 0, 50, 1, 2, 3])); // a torn record
-    const again = MetadataLog.open(path, silentLogger);
+    const again = MetadataLog.open<Inc>(path, silentLogger);
     const c2 = new Counter();
     again.register(c2);
     expect(again.replay()).toBe(3);
     expect(c2.applied).toEqual([2, 3, 10]);
     await again.append({ type: "inc", by: 1 });
     await again.close();
-    const third = MetadataLog.open(path, silentLogger);
+    const third = MetadataLog.open<Inc>(path, silentLogger);
     const c3 = new Counter();
     third.register(c3);
     third.replay();
@@ -61,7 +70,7 @@ describe("metadata log", () => {
 
   test("compaction rewrites the file as the owners' snapshots", async () => {
     const path = join(dir(), "metadata.log");
-    const log = MetadataLog.open(path, silentLogger);
+    const log = MetadataLog.open<Inc>(path, silentLogger);
     const c = new Counter();
     log.register(c);
     log.replay();
@@ -71,7 +80,7 @@ describe("metadata log", () => {
     expect(statSync(path).size).toBeLessThan(before / 10);
     await log.append({ type: "inc", by: 5 });
     await log.close();
-    const again = MetadataLog.open(path, silentLogger);
+    const again = MetadataLog.open<Inc>(path, silentLogger);
     const c2 = new Counter();
     again.register(c2);
     again.replay();
@@ -81,7 +90,7 @@ describe("metadata log", () => {
 
   test("a write failure rejects the append and applies nothing", async () => {
     const path = join(dir(), "metadata.log");
-    const log = MetadataLog.open(path, silentLogger);
+    const log = MetadataLog.open<Inc>(path, silentLogger);
     const c = new Counter();
     log.register(c);
     log.replay();
@@ -112,6 +121,7 @@ describe("catalog", () => {
     const log2 = MetadataLog.open(path, silentLogger);
     const cat2 = new Catalog(log2);
     log2.replay();
+    log2.activate(); // as a broker does before it serves
     const t2 = cat2.topic("orders")!;
     expect(t2.id).toBe(t.id);
     expect(t2.partitions).toBe(5);

@@ -1,0 +1,32 @@
+// The log's metadata-log records (see meta/records.ts for how records are typed and decoded):
+//   log-start  {topic, partition, offset}   the partition's log start offset moved (WAL segments or S3 objects went)
+//   producers  {topic, partition, states}  idempotent-producer state of batches whose WAL segment is going away
+//                                          (format of a state: ProducerSnapshot in producer-state.ts)
+import type { Uuid } from "../protocol/codec.ts";
+import { MetaRecordError, int, list, str, type RawRecord } from "../meta/records.ts";
+import type { ProducerSnapshot } from "./producer-state.ts";
+
+export type LogRecord =
+  | { type: "log-start"; topic: Uuid; partition: number; offset: number }
+  | { type: "producers"; topic: Uuid; partition: number; states: ProducerSnapshot[] };
+
+export const LOG_RECORD_TYPES = ["log-start", "producers"] as const satisfies readonly LogRecord["type"][];
+
+const isInt = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x);
+
+function producerSnapshot(v: unknown): ProducerSnapshot | undefined {
+  if (!Array.isArray(v) || v.length !== 4 || !isInt(v[0]) || !isInt(v[1]) || !isInt(v[2]) || !Array.isArray(v[3])) return undefined;
+  const batches = v[3] as unknown[];
+  if (!batches.every((b) => Array.isArray(b) && b.length === 4 && b.every(isInt))) return undefined;
+  return v as ProducerSnapshot;
+}
+
+export function decodeLogRecord(r: RawRecord): LogRecord {
+  switch (r.type) {
+    case "log-start":
+      return { type: "log-start", topic: str(r, "topic"), partition: int(r, "partition"), offset: int(r, "offset") };
+    case "producers":
+      return { type: "producers", topic: str(r, "topic"), partition: int(r, "partition"), states: list(r, "states", producerSnapshot, "[pid, epoch, lastAppend, batches]") };
+  }
+  throw new MetaRecordError(`not a log record: ${r.type}`);
+}
