@@ -3,17 +3,18 @@
 // nothing, or a flag) runs the broker. Only the first argument is looked at, so a flag value such as the ":9092"
 // of `klite --listen :9092` is never taken for a command name.
 import { renderUsage, runMain, type CommandDef } from "citty";
+import { plainUsage } from "./cli/usage.ts";
 import { bench } from "./cli/bench.ts";
 import { joinBooleanValues, serve } from "./cli/serve.ts";
 
 const argv = process.argv.slice(2);
 if (argv[0] === "bench") {
-  await runMain(bench, { rawArgs: argv.slice(1) });
+  await runMain(bench, { rawArgs: argv.slice(1), showUsage: async (cmd, parent) => console.log(`${plainUsage(await renderUsage(cmd, parent))}\n`) });
 } else {
   // `klite --help` also lists the commands.
   const root = { ...serve, subCommands: { serve: { meta: { name: "serve", description: "Run the broker (the default)" } }, bench } } as CommandDef;
   await runMain(serve, {
     rawArgs: joinBooleanValues(argv[0] === "serve" ? argv.slice(1) : argv),
-    showUsage: async (cmd, parent) => console.log(`${await renderUsage((cmd === serve ? root : cmd) as CommandDef, parent as CommandDef | undefined)}\n`),
+    showUsage: async (cmd, parent) => console.log(`${plainUsage(await renderUsage((cmd === serve ? root : cmd) as CommandDef, parent as CommandDef | undefined))}\n`),
   });
 }

@@ -1,7 +1,6 @@
 // The composition root: builds every room from the config, recovers state (metadata log, then WAL), opens the
 // listener, and shuts down in the reverse order. Nothing here is a module singleton, so tests run several brokers
 // in one process.
-import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
@@ -14,7 +13,8 @@ import type { Partition } from "../log/partition.ts";
 import { Wal } from "../wal/wal.ts";
 import { HANDLERS, supportedApis } from "../handlers/index.ts";
 import type { BrokerContext } from "../handlers/handler.ts";
-import { KafkaListener } from "../server/listener.ts";
+import { bindError, KafkaListener } from "../server/listener.ts";
+import { prepareDataDir } from "../meta/data-dir.ts";
 import { startHealthServer } from "../http/health.ts";
 import { lockDataDir } from "./lock.ts";
 import { GroupCoordinator } from "../groups/coordinator.ts";
@@ -71,14 +71,22 @@ export class Broker {
   static async start(config: Config, logger: Logger, hooks: { objectStore?: ObjectStore; observers?: RoleObserver[] } = {}): Promise<Broker> {
     const t0 = performance.now();
     const dataDir = resolve(config.dataDir);
-    mkdirSync(dataDir, { recursive: true });
+    prepareDataDir(dataDir);
     const unlock = lockDataDir(dataDir);
+    let health: Server<undefined> | null = null;
     try {
       // With S3 and an empty data dir, the metadata log may come from the bucket (before meta.properties is written).
       const bucket = await openBucket(config, dataDir, logger, hooks.objectStore);
       const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId, nodeId: config.nodeId });
       const state = { stopped: false, ready: false };
-      const health = config.healthAddr ? startHealthServer(config.healthAddr.host, config.healthAddr.port, { ready: () => state.ready, role: () => "primary" }) : null;
+      const healthAddr = config.healthAddr;
+      if (healthAddr) {
+        try {
+          health = startHealthServer(healthAddr.host, healthAddr.port, { ready: () => state.ready, role: () => "primary" });
+        } catch (e) {
+          throw bindError("health-addr", healthAddr.host, healthAddr.port, e);
+        }
+      }
 
       const meta = MetadataLog.open(metaPath(dataDir), logger);
       const catalog = new Catalog(meta);
@@ -126,7 +134,12 @@ export class Broker {
         },
       };
       const listener = new KafkaListener(context, handlers, logger);
-      const bound = listener.listen(config.listen.host, config.listen.port);
+      let bound: { host: string; port: number };
+      try {
+        bound = listener.listen(config.listen.host, config.listen.port);
+      } catch (e) {
+        throw bindError("listen", config.listen.host, config.listen.port, e);
+      }
       // Advertise what clients can reach: the configured address, else the listen host (localhost for a wildcard).
       const wildcard = config.listen.host === "" || config.listen.host === "0.0.0.0" || config.listen.host === "::";
       advertised.host = config.advertisedAddr?.host ?? (wildcard ? "localhost" : config.listen.host);
@@ -153,6 +166,7 @@ export class Broker {
       );
       return broker;
     } catch (e) {
+      health?.stop(true);
       unlock();
       throw e;
     }

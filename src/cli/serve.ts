@@ -5,13 +5,19 @@ import { ConfigError, FLAGS, envName, resolveConfig } from "../config.ts";
 import { Broker, VERSION } from "../broker/broker.ts";
 import { createLogger } from "../logger.ts";
 
+/** What a flag's value looks like, for --help and for "expects a value" errors. */
+function valueHint(f: { kind: string; options?: readonly string[] }): string {
+  if (f.kind === "enum") return f.options!.join("|");
+  return ({ bool: "true|false", hostport: "host[:port]", addr: "host:port" } as Record<string, string>)[f.kind] ?? f.kind;
+}
+
 export const serveArgs: ArgsDef = Object.fromEntries(
   Object.entries(FLAGS).map(([name, f]) => [
     name,
     {
       type: "string",
       description: `${f.description} [${envName(name)}]${"default" in f && f.default !== undefined ? ` (default: ${f.default})` : ""}`,
-      valueHint: f.kind === "bool" ? "true|false" : f.kind === "hostport" ? "host[:port]" : f.kind,
+      valueHint: valueHint(f),
     },
   ]),
 );
@@ -54,6 +60,31 @@ export function unknownFlags(rawArgs: string[], known: Iterable<string>): string
   return unknown;
 }
 
+/**
+ * The first flag that expects a value but has none: followed by another flag or by nothing (`--listen --data-dir x`,
+ * a trailing `--data-dir`). Returns the message naming it, or null. `valueFlags` maps names to their value hint.
+ */
+export function missingValue(rawArgs: string[], valueFlags: ReadonlyMap<string, string>): string | null {
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (!a.startsWith("--") || a.includes("=")) continue;
+    const hint = valueFlags.get(a.slice(2));
+    if (hint === undefined) continue;
+    const next = rawArgs[i + 1];
+    const what = hint ? `a value (${hint})` : "a value";
+    if (next === undefined) return `flag ${a} expects ${what} but none was given`;
+    if (/^--?[A-Za-z]/.test(next)) return `flag ${a} expects ${what} but is followed by ${next}`;
+    i++;
+  }
+  return null;
+}
+
+const VALUE_FLAGS: ReadonlyMap<string, string> = new Map(
+  Object.entries(FLAGS)
+    .filter(([, f]) => f.kind !== "bool")
+    .map(([name, f]) => [name, f.kind === "string" ? "" : valueHint(f)]),
+);
+
 export function fail(message: string): never {
   process.stderr.write(`klite: ${message}\n`);
   process.exit(1);
@@ -65,6 +96,8 @@ export const serve = defineCommand({
   async run({ args, rawArgs }) {
     const unknown = unknownFlags(rawArgs, Object.keys(FLAGS));
     if (unknown.length) fail(`unknown flag --${unknown[0]} (see klite --help)`);
+    const missing = missingValue(rawArgs, VALUE_FLAGS);
+    if (missing) fail(`${missing} (see klite --help)`);
     const positional = (args._ as string[]).filter((a) => a !== "serve");
     if (positional.length) fail(`unexpected argument ${JSON.stringify(positional[0])} (see klite --help)`);
     let config;
@@ -85,6 +118,8 @@ export const serve = defineCommand({
     try {
       broker = await Broker.start(config, logger);
     } catch (e) {
+      // A flag whose value turned out unusable (address in use, data dir not writable) reads like a bad flag.
+      if (e instanceof ConfigError) fail(e.message);
       logger.error(`start failed: ${(e as Error).message}`);
       process.exit(1);
     }

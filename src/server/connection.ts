@@ -10,12 +10,12 @@
 import { DecodeError, Reader, Writer } from "../protocol/codec.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import * as apiVersionsCodec from "../protocol/messages/api-versions.ts";
-import { CODECS } from "../protocol/messages/index.ts";
 import { readRequestHeader, requestHeaderVersion, type RequestHeader } from "../protocol/messages/request-header.ts";
 import { responseHeaderVersion, writeResponseHeader, type ResponseHeader } from "../protocol/messages/response-header.ts";
 import type { BrokerContext, Handler, RequestContext } from "../handlers/handler.ts";
 import type { Logger } from "../logger.ts";
 import { coalesceHead, FrameError, Framer } from "./framer.ts";
+import { unservedRequest } from "./unserved.ts";
 
 export interface Transport {
   /** Bytes the kernel took (may be fewer than asked), or -1 when closed. */
@@ -105,8 +105,7 @@ export class Connection {
     const version = r.dv.getInt16(2);
     const handler = this.handlers.get(key);
     if (!handler) {
-      const known = (CODECS as Record<number, { API_NAME: string }>)[key];
-      this.closeWith(known ? `API ${known.API_NAME} (key ${key}) is not supported by this broker` : `unknown API key ${key}`);
+      this.closeWith(unservedRequest(frame, key));
       return;
     }
     const codec = handler.codec;

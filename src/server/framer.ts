@@ -44,7 +44,9 @@ export class Framer {
         this.headLen = 0;
       }
       if (size < 0 || size > this.maxFrameSize) {
-        throw new FrameError(`frame of ${size} bytes is outside 0..${this.maxFrameSize} (--max-request-size)`);
+        // 0x16 0x03: a TLS handshake record, not a Kafka size.
+        const tls = size >>> 16 === 0x1603 ? ": the client speaks TLS (security.protocol SSL or SASL_SSL), but this listener is plaintext" : "";
+        throw new FrameError(`frame of ${size} bytes is outside 0..${this.maxFrameSize} (--max-request-size)${tls}`);
       }
       if (n - pos >= size) {
         onFrame(chunk.subarray(pos, pos + size));

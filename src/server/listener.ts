@@ -1,6 +1,7 @@
 // The Kafka listener: a thin Bun.listen adapter around Connection. Graceful stop: stop accepting, let every
 // request already received finish and its response go out (bounded by a deadline), then close the sockets.
 import type { Socket, TCPSocketListener } from "bun";
+import { ConfigError, envName, type FlagName } from "../config.ts";
 import type { BrokerContext, Handler } from "../handlers/handler.ts";
 import type { Logger } from "../logger.ts";
 import { Connection } from "./connection.ts";
@@ -73,4 +74,27 @@ export class KafkaListener {
     this.server?.stop(true);
     this.server = null;
   }
+}
+
+/** A failed bind as a start error naming the flag, the address and the reason ("address already in use", ...). */
+export function bindError(flag: FlagName, host: string, port: number, e: unknown): ConfigError {
+  const err = e as NodeJS.ErrnoException;
+  const h = host === "" ? "0.0.0.0" : host;
+  const addr = `${h.includes(":") ? `[${h}]` : h}:${port}`;
+  let why: string;
+  switch (err?.code) {
+    case "EADDRINUSE":
+      why = `address already in use (another process listens there: stop it or choose another port with --${flag})`;
+      break;
+    case "EADDRNOTAVAIL":
+      why = "address not available (no network interface of this machine has it)";
+      break;
+    case "EACCES":
+    case "EPERM":
+      why = "permission denied (ports below 1024 need privileges)";
+      break;
+    default:
+      why = `cannot listen there${err?.code ? ` (${err.code})` : ""}: ${err?.message ?? String(e)}`;
+  }
+  return new ConfigError(`--${flag} ${addr} (${envName(flag)}): ${why}`);
 }
