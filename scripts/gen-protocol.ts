@@ -493,7 +493,13 @@ function genIndex(): string {
 
 function main(): void {
   if (!existsSync(join(SRC, "messages"))) {
-    console.error(`gen-protocol: no message definitions at ${SRC}/messages`);
+    console.error(
+      `gen-protocol: the Kafka message definitions are not at ${join(SRC, "messages")}.\n` +
+        `They are Apache Kafka's protocol message JSON files (clients/src/main/resources/common/message/*.json in the\n` +
+        `apache/kafka repository, Apache-2.0), kept in ../shared/kafka-protocol beside this checkout; point at another\n` +
+        `copy with \`bun scripts/gen-protocol.ts --src <dir containing messages/ and errors.json>\`. The generated codecs\n` +
+        `in src/protocol/messages/ are committed, so building, running and testing klite do not need them.`,
+    );
     process.exit(2);
   }
   const files = new Map<string, MessageDef>();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm test: the whole suite (unit, integration with real clients, e2e on the compiled binary). Test peers are
-# installed on first use (see test/helpers/peers.ts). Ends with one line "N passed, N failed", counted from bun's
+# installed on first use (see test/helpers/peers.ts). Ends with one line "N passed, N failed, N skipped", counted from bun's
 # JUnit report. Extra arguments go to `bun test` (e.g. a path filter).
 set -u
 cd "$(dirname "$0")/.."

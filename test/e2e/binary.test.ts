@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Kafka, logLevel } from "kafkajs";
+import { Kafka, logLevel } from "../helpers/kafkajs.ts";
 import { ensureBinary } from "../helpers/binary.ts";
 import { spawnBroker, type SpawnedBroker } from "../helpers/broker.ts";
 import { readTopic } from "../helpers/read-topic.ts";

@@ -1,7 +1,7 @@
 // KafkaJS against the broker in-process and against the compiled binary: admin, 10,000 records over several
 // partitions with keys, values, headers and timestamps (idempotent and plain producers), read back exactly.
 import { describe, expect, test } from "bun:test";
-import { Kafka, logLevel, type Admin } from "kafkajs";
+import { Kafka, logLevel, type Admin } from "../helpers/kafkajs.ts";
 import { describeTargets } from "../helpers/targets.ts";
 import { readTopic } from "../helpers/read-topic.ts";
 

@@ -4,7 +4,7 @@
 // survive graceful and kill -9 restarts.
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { Kafka, logLevel } from "kafkajs";
+import { Kafka, logLevel } from "../helpers/kafkajs.ts";
 import { BUN, spawnBroker, startBroker, waitFor } from "../helpers/broker.ts";
 import { shareWork, spawnMember } from "../helpers/group-members.ts";
 

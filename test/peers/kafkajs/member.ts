@@ -8,7 +8,7 @@
 // when a rebalance starts (KafkaJS revokes everything), "r <partition> <offset> <key>" per record,
 // "committed <p>:<offset>,.." per acknowledged commit, and "closed".
 import { parseArgs } from "node:util";
-import { Kafka, logLevel } from "kafkajs";
+import { Kafka, logLevel } from "../../helpers/kafkajs.ts";
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = "1";
 const { values: a } = parseArgs({
