@@ -107,7 +107,7 @@ export class Broker {
         initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
         offsetsRetentionMs: config.offsetsRetentionMs,
       }, logger);
-      const offsets = new OffsetStore(meta, catalog);
+      const offsets = new OffsetStore(meta, catalog, groups);
       const tier = bucket ? await buildTier(config, bucket, props.clusterId, catalog, meta, log, logger) : null;
       const metaRecords = meta.replay();
       meta.activate();

@@ -33,7 +33,7 @@ export class OffsetStore implements MetaOwner<OffsetRecord>, CatalogListener {
   readonly types = OFFSET_RECORD_TYPES;
   private readonly byGroup = new Map<string, Map<string, Map<number, CommittedOffset>>>();
 
-  constructor(private readonly meta: MetadataLog, catalog: Catalog) {
+  constructor(private readonly meta: MetadataLog, catalog: Catalog, private readonly groups: GroupCoordinator) {
     meta.register(this);
     catalog.listen(this);
   }
@@ -114,6 +114,13 @@ export class OffsetStore implements MetaOwner<OffsetRecord>, CatalogListener {
     parts?.delete(rec.p);
     if (parts?.size === 0) topics.delete(rec.t);
     if (topics.size === 0) this.byGroup.delete(groupId);
+  }
+
+  activate(): void {
+    // A group that only commits offsets (a simple consumer: assign() and commit) has no group record: it exists
+    // through its offsets, Empty and without a protocol type, as Kafka's coordinator loads it (ListGroups,
+    // DescribeGroups and DeleteGroups see it after a restart too).
+    for (const id of this.byGroup.keys()) if (!this.groups.group(id)) this.groups.getOrCreate(id);
   }
 
   snapshot(): OffsetRecord[] {

@@ -438,5 +438,13 @@ describe("persistence", () => {
     const d = await c.request(15, 5, { groups: ["gp"], includeAuthorizedOperations: false });
     expect(d.groups[0].groupState).toBe("Stable");
     expect((await fetchOffsets("simple", [{ name: "gt", partitionIndexes: [3] }]))[0]!.partitions[0]!.committedOffset).toBe(7n);
+    // Groups that exist only through committed offsets are listed and described after the restart too (Kafka does).
+    const listed = (await c.request(16, 5, { statesFilter: [], typesFilter: [] })).groups;
+    for (const id of ["simple", "simple-2"]) {
+      expect(listed.find((g: { groupId: string }) => g.groupId === id)).toEqual({ groupId: id, protocolType: "", groupState: "Empty", groupType: "classic" });
+    }
+    expect((await c.request(16, 4, { statesFilter: ["Empty"] })).groups.map((g: { groupId: string }) => g.groupId)).toContain("simple-2");
+    const simple = (await c.request(15, 5, { groups: ["simple"], includeAuthorizedOperations: false })).groups[0];
+    expect(simple).toMatchObject({ errorCode: 0, groupState: "Empty", protocolType: "", protocolData: "", members: [] });
   });
 });

@@ -54,7 +54,7 @@ function open(path: string) {
   const wal = new Wal<Partition>({ dir: join(path, "..", "wal"), segmentMaxBytes: 1 << 20, syncIntervalMs: 0, maxDiskBytes: 0, cacheBytes: 1 << 22, logger: silentLogger });
   const log = new Log(catalog, meta, wal, silentLogger);
   const groups = new GroupCoordinator(meta, { minSessionTimeoutMs: 6000, maxSessionTimeoutMs: 60000, initialRebalanceDelayMs: 0, offsetsRetentionMs: 1e9 }, silentLogger);
-  const offsets = new OffsetStore(meta, catalog);
+  const offsets = new OffsetStore(meta, catalog, groups);
   const manifest = new Manifest(catalog, "klite-c/");
   meta.register(manifest);
   return { meta, catalog, log, groups, offsets, manifest, owners: [catalog, log, groups, offsets, manifest] };
