@@ -1,67 +1,105 @@
-// The composition root: builds every room from the config, recovers state (metadata log, then WAL), opens the
-// listener, and shuts down in the reverse order. Nothing here is a module singleton, so tests run several brokers
-// in one process.
-import { join, resolve } from "node:path";
+// The composition root. A node starts in three steps, each wired in its own file: recover() rebuilds the rooms from
+// the data dir (wiring-rooms.ts, with the bucket from wiring-s3.ts), the node takes a role, and the Kafka listener
+// opens. A single broker (no --replication-addr) is primary from start to stop: becomePrimary() (wiring-primary.ts)
+// right after recovery. Shutdown goes in the reverse order. Nothing here is a module singleton, so tests run several
+// brokers in one process.
+import { resolve } from "node:path";
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
-import { Catalog } from "../meta/catalog.ts";
-import { MetadataLog, metaPath } from "../meta/metadata-log.ts";
+import type { Catalog } from "../meta/catalog.ts";
 import { loadOrCreateMetaProperties } from "../meta/properties.ts";
-import { Log } from "../log/log.ts";
-import type { Partition } from "../log/partition.ts";
-import { Wal } from "../wal/wal.ts";
+import type { Log } from "../log/log.ts";
 import { HANDLERS, supportedApis } from "../handlers/index.ts";
-import type { BrokerContext } from "../handlers/handler.ts";
+import type { BrokerContext, BrokerNode } from "../handlers/handler.ts";
 import { bindError, KafkaListener } from "../server/listener.ts";
 import { prepareDataDir } from "../meta/data-dir.ts";
 import { startHealthServer } from "../http/health.ts";
 import { lockDataDir } from "./lock.ts";
-import { GroupCoordinator } from "../groups/coordinator.ts";
-import { OffsetStore } from "../groups/offsets.ts";
 import type { S3Tier } from "../s3/tier.ts";
 import type { ObjectStore } from "../s3/store.ts";
-import { buildTier, openBucket } from "./wiring-s3.ts";
-import { notifyRole, type RoleObserver } from "./roles.ts";
+import { openBucket } from "./wiring-s3.ts";
+import { closeRooms, recover, type Rooms } from "./wiring-rooms.ts";
+import { becomePrimary, type PrimaryRole } from "./wiring-primary.ts";
+import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
 const SHUTDOWN_DEADLINE_MS = 10_000;
 /** How long shutdown keeps trying to get the last unflushed data and the metadata log into S3. */
 const S3_SHUTDOWN_DEADLINE_MS = 30_000;
-const PRODUCER_EXPIRY_CHECK_MS = 10 * 60_000;
-/** Kafka's offsets.retention.check.interval.ms default. */
-const OFFSET_EXPIRY_CHECK_MS = 10 * 60_000;
+
+/** What the node is right now; the handlers' context reads through it, so rooms and role can change underneath. */
+interface NodeState {
+  rooms: Rooms;
+  role: Role;
+  primary: PrimaryRole | null;
+  peer: BrokerNode | null;
+  stopped: boolean;
+  ready: boolean;
+}
+
+/** The handlers' view of the node: its rooms as they are now. */
+function contextOf(config: Config, clusterId: string, nodeId: number, logger: Logger, state: NodeState): BrokerContext & { advertised: { host: string; port: number } } {
+  return {
+    config,
+    clusterId,
+    nodeId,
+    advertised: { host: config.advertisedAddr?.host ?? "", port: config.advertisedAddr?.port ?? 0 },
+    logger,
+    apis: supportedApis(HANDLERS),
+    get catalog() {
+      return state.rooms.catalog;
+    },
+    get log() {
+      return state.rooms.log;
+    },
+    get groups() {
+      return state.rooms.groups;
+    },
+    get offsets() {
+      return state.rooms.offsets;
+    },
+    get stopped() {
+      return state.stopped;
+    },
+    get role() {
+      return state.role;
+    },
+    get peer() {
+      return state.peer;
+    },
+  };
+}
 
 export class Broker {
   private stopping: Promise<void> | null = null;
-  private readonly timers: ReturnType<typeof setInterval>[] = [];
 
   private constructor(
     readonly context: BrokerContext,
     /** Where the listener is bound (the real port when --listen asked for port 0). */
     readonly address: { host: string; port: number },
+    private readonly state: NodeState,
     private readonly parts: {
-      meta: MetadataLog;
-      wal: Wal<Partition>;
       listener: KafkaListener;
       health: Server<undefined> | null;
-      tier: S3Tier | null;
       unlock: () => void;
-      state: { stopped: boolean; ready: boolean };
       observers: readonly RoleObserver[];
     },
   ) {}
 
   get log(): Log {
-    return this.context.log;
+    return this.state.rooms.log;
   }
   get catalog(): Catalog {
-    return this.context.catalog;
+    return this.state.rooms.catalog;
   }
   /** The S3 tier, null without --s3-bucket. */
   get s3(): S3Tier | null {
-    return this.parts.tier;
+    return this.state.rooms.tier;
+  }
+  get role(): Role {
+    return this.state.role;
   }
 
   /**
@@ -73,67 +111,27 @@ export class Broker {
     const dataDir = resolve(config.dataDir);
     prepareDataDir(dataDir);
     const unlock = lockDataDir(dataDir);
+    let rooms: Rooms | null = null;
     let health: Server<undefined> | null = null;
     try {
       // With S3 and an empty data dir, the metadata log may come from the bucket (before meta.properties is written).
       const bucket = await openBucket(config, dataDir, logger, hooks.objectStore);
       const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId, nodeId: config.nodeId });
-      const state = { stopped: false, ready: false };
+      let state: NodeState | null = null;
       const healthAddr = config.healthAddr;
       if (healthAddr) {
         try {
-          health = startHealthServer(healthAddr.host, healthAddr.port, { ready: () => state.ready, role: () => "primary" });
+          health = startHealthServer(healthAddr.host, healthAddr.port, { ready: () => state?.ready ?? false, role: () => state?.role ?? "standby" });
         } catch (e) {
           throw bindError("health-addr", healthAddr.host, healthAddr.port, e);
         }
       }
+      rooms = await recover(config, dataDir, bucket, props.clusterId, logger);
+      state = { rooms, role: "primary", primary: null, peer: null, stopped: false, ready: false };
+      state.primary = becomePrimary(rooms, config, logger);
 
-      const meta = MetadataLog.open(metaPath(dataDir), logger);
-      const catalog = new Catalog(meta);
-      const wal = new Wal<Partition>({
-        dir: join(dataDir, "wal"),
-        segmentMaxBytes: config.walSegmentMaxBytes,
-        syncIntervalMs: config.walSyncIntervalMs,
-        maxDiskBytes: config.walMaxDiskSize,
-        cacheBytes: config.chunkPoolMemory,
-        // With S3 the pool bounds unflushed data: groups small enough that the back-pressure gate bites in steps.
-        maxGroupBytes: config.s3 ? Math.max(64 * 1024, Math.floor(config.chunkPoolMemory / 8)) : undefined,
-        logger,
-      });
-      const log = new Log(catalog, meta, wal, logger);
-      const groups = new GroupCoordinator(meta, {
-        minSessionTimeoutMs: config.groupMinSessionTimeoutMs,
-        maxSessionTimeoutMs: config.groupMaxSessionTimeoutMs,
-        initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
-        offsetsRetentionMs: config.offsetsRetentionMs,
-      }, logger);
-      const offsets = new OffsetStore(meta, catalog, groups);
-      const tier = bucket ? await buildTier(config, bucket, props.clusterId, catalog, meta, log, logger) : null;
-      const metaRecords = meta.replay();
-      meta.activate();
-      if (tier && bucket?.restored) await tier.reconcile();
-      const replay = await log.replayWal();
-      await wal.start();
-      tier?.start();
-
-      const handlers = HANDLERS;
-      const advertised = { host: config.advertisedAddr?.host ?? "", port: config.advertisedAddr?.port ?? 0 };
-      const context: BrokerContext = {
-        config,
-        clusterId: props.clusterId,
-        nodeId: props.nodeId,
-        advertised,
-        catalog,
-        log,
-        groups,
-        offsets,
-        logger,
-        apis: supportedApis(handlers),
-        get stopped() {
-          return state.stopped;
-        },
-      };
-      const listener = new KafkaListener(context, handlers, logger);
+      const context = contextOf(config, props.clusterId, props.nodeId, logger, state);
+      const listener = new KafkaListener(context, HANDLERS, logger);
       let bound: { host: string; port: number };
       try {
         bound = listener.listen(config.listen.host, config.listen.port);
@@ -142,30 +140,23 @@ export class Broker {
       }
       // Advertise what clients can reach: the configured address, else the listen host (localhost for a wildcard).
       const wildcard = config.listen.host === "" || config.listen.host === "0.0.0.0" || config.listen.host === "::";
-      advertised.host = config.advertisedAddr?.host ?? (wildcard ? "localhost" : config.listen.host);
-      advertised.port = config.advertisedAddr?.port ?? bound.port;
+      context.advertised.host = config.advertisedAddr?.host ?? (wildcard ? "localhost" : config.listen.host);
+      context.advertised.port = config.advertisedAddr?.port ?? bound.port;
 
-      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, { meta, wal, listener, health, tier, unlock, state, observers: hooks.observers ?? [] });
-      broker.timers.push(setInterval(() => log.expireProducers(), PRODUCER_EXPIRY_CHECK_MS));
-      const offsetCheck = Math.min(Math.max(config.offsetsRetentionMs / 2, 1000), OFFSET_EXPIRY_CHECK_MS);
-      broker.timers.push(setInterval(() => {
-        offsets.expire(groups, config.offsetsRetentionMs).then(
-          (emptied) => emptied.forEach((id) => groups.forgetEmpty(id)),
-          (e: Error) => logger.error(`offset expiry failed: ${e.message}`),
-        );
-      }, offsetCheck));
-      for (const t of broker.timers) t.unref?.();
+      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, state, { listener, health, unlock, observers: hooks.observers ?? [] });
       state.ready = true;
       void notifyRole(broker.parts.observers, "promoted", logger);
+      const { metaRecords, walEntries, walSegments } = rooms.recovered;
       logger.info(
-        `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${advertised.host}:${advertised.port}, ` +
+        `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${context.advertised.host}:${context.advertised.port}, ` +
           `cluster id ${props.clusterId}, node id ${props.nodeId}, data dir ${dataDir}` +
           (health ? `, health on ${health.hostname}:${health.port}` : "") +
-          (tier ? `, S3 ${tier.store.describe} under ${tier.root}` : "") +
-          ` (recovered ${metaRecords} metadata records and ${replay.entries} WAL entries from ${replay.segments} segments in ${Math.round(performance.now() - t0)} ms)`,
+          (rooms.tier ? `, S3 ${rooms.tier.store.describe} under ${rooms.tier.root}` : "") +
+          ` (recovered ${metaRecords} metadata records and ${walEntries} WAL entries from ${walSegments} segments in ${Math.round(performance.now() - t0)} ms)`,
       );
       return broker;
     } catch (e) {
+      if (rooms) await closeRooms(rooms).catch(() => {});
       health?.stop(true);
       unlock();
       throw e;
@@ -173,12 +164,12 @@ export class Broker {
   }
 
   get isReady(): boolean {
-    return this.parts.state.ready;
+    return this.state.ready;
   }
 
   /**
    * Graceful stop: no new connections, in-flight requests answered (bounded), everything queued in the WAL and the
-   * metadata log written and fsync'd, files closed. Idempotent.
+   * metadata log written and fsync'd (and with S3, flushed there), files closed. Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -186,19 +177,18 @@ export class Broker {
   }
 
   private async doStop(): Promise<void> {
-    const { meta, wal, listener, health, tier, unlock, state, observers } = this.parts;
+    const { listener, health, unlock, observers } = this.parts;
+    const state = this.state;
     const logger = this.context.logger;
     logger.info("shutting down: finishing in-flight requests");
     state.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    this.log.wakeAll();
+    state.rooms.log.wakeAll();
     await listener.stop(SHUTDOWN_DEADLINE_MS);
-    await Promise.race([notifyRole(observers, "stopping", logger), new Promise((r) => setTimeout(r, SHUTDOWN_DEADLINE_MS))]);
-    this.context.groups.close();
-    await wal.drain();
-    if (tier) await tier.stop(Date.now() + S3_SHUTDOWN_DEADLINE_MS); // reads the WAL: before it closes
-    await wal.close();
-    await meta.close();
+    if (state.role === "primary") {
+      await Promise.race([notifyRole(observers, "stopping", logger), new Promise((r) => setTimeout(r, SHUTDOWN_DEADLINE_MS))]);
+    }
+    await state.primary?.stepDown({ flushToS3: true, deadline: Date.now() + S3_SHUTDOWN_DEADLINE_MS });
+    await closeRooms(state.rooms);
     health?.stop(true);
     unlock();
     logger.info("shut down cleanly");

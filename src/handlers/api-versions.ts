@@ -11,6 +11,7 @@ export default defineHandler<codec.ApiVersionsRequest, codec.ApiVersionsResponse
   codec,
   minVersion: 0,
   maxVersion: 4,
+  sameOnStandby: true,
   handle(req, ctx) {
     const apiKeys = ctx.broker.apis.map((a) => ({ apiKey: a.key, minVersion: a.min, maxVersion: a.max }));
     if (ctx.apiVersion >= 3 && (!SOFTWARE.test(req.clientSoftwareName ?? "") || !SOFTWARE.test(req.clientSoftwareVersion ?? ""))) {

@@ -9,6 +9,9 @@ export default defineHandler<codec.CreatePartitionsRequest, codec.CreatePartitio
   codec,
   minVersion: 0,
   maxVersion: 3,
+  standby(req) {
+    return { throttleTimeMs: 0, results: req.topics.map((rt) => ({ name: rt.name, errorCode: ErrorCode.NOT_CONTROLLER, errorMessage: "this node is the standby; the primary creates partitions" })) };
+  },
   async handle(req, ctx) {
     const { catalog, logger, nodeId } = ctx.broker;
     const counts = new Map<string, number>();

@@ -53,6 +53,9 @@ export default defineHandler<codec.CreateTopicsRequest, codec.CreateTopicsRespon
   codec,
   minVersion: 2,
   maxVersion: 7,
+  standby(req) {
+    return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, errorCode: ErrorCode.NOT_CONTROLLER, errorMessage: "this node is the standby; the primary creates topics", topicConfigErrorCode: 0, numPartitions: -1, replicationFactor: -1, configs: null })) };
+  },
   async handle(req, ctx) {
     const { catalog, config, logger, nodeId } = ctx.broker;
     const counts = new Map<string, number>();

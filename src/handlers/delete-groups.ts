@@ -8,6 +8,9 @@ export default defineHandler<codec.DeleteGroupsRequest, codec.DeleteGroupsRespon
   codec,
   minVersion: 0,
   maxVersion: 2,
+  standby(req) {
+    return { throttleTimeMs: 0, results: req.groupsNames.map((groupId) => ({ groupId, errorCode: ErrorCode.NOT_COORDINATOR })) };
+  },
   async handle(req, ctx) {
     const { groups, offsets, logger } = ctx.broker;
     const results = await Promise.all(

@@ -9,6 +9,10 @@ export default defineHandler<codec.DeleteTopicsRequest, codec.DeleteTopicsRespon
   codec,
   minVersion: 0,
   maxVersion: 6,
+  standby(req, ctx) {
+    const wanted = ctx.apiVersion >= 6 ? (req.topics ?? []) : (req.topicNames ?? []).map((name) => ({ name, topicId: ZERO_UUID }));
+    return { throttleTimeMs: 0, responses: wanted.map((w) => ({ name: w.name ?? null, topicId: w.topicId ?? ZERO_UUID, errorCode: ErrorCode.NOT_CONTROLLER, errorMessage: "this node is the standby; the primary deletes topics" })) };
+  },
   async handle(req, ctx) {
     const { catalog, logger } = ctx.broker;
     const wanted = ctx.apiVersion >= 6 ? (req.topics ?? []) : (req.topicNames ?? []).map((name) => ({ name, topicId: ZERO_UUID }));

@@ -40,6 +40,14 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
   codec,
   minVersion: 4,
   maxVersion: 16,
+  standby(req) {
+    const responses = req.topics.map((ft) => ({
+      topic: ft.topic,
+      topicId: ft.topicId,
+      partitions: ft.partitions.map((fp): codec.PartitionData => ({ partitionIndex: fp.partition, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: NO_RECORDS })),
+    }));
+    return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses };
+  },
   async handle(req, ctx) {
     const { log, catalog } = ctx.broker;
     const v = ctx.apiVersion;

@@ -10,6 +10,12 @@ export default defineHandler<codec.FindCoordinatorRequest, codec.FindCoordinator
   codec,
   minVersion: 0,
   maxVersion: 6,
+  standby(req, ctx) {
+    const errorCode = ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    const errorMessage = "this node is the standby; the primary coordinates groups";
+    if (ctx.apiVersion >= 4) return { throttleTimeMs: 0, coordinators: (req.coordinatorKeys ?? []).map((key) => ({ key, nodeId: -1, host: "", port: -1, errorCode, errorMessage })) };
+    return { throttleTimeMs: 0, errorCode, errorMessage, nodeId: -1, host: "", port: -1 };
+  },
   handle(req, ctx) {
     const { nodeId, advertised } = ctx.broker;
     const keyType = req.keyType ?? GROUP;

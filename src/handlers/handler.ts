@@ -8,6 +8,14 @@ import type { Logger } from "../logger.ts";
 import type { Config } from "../config.ts";
 import type { GroupCoordinator } from "../groups/coordinator.ts";
 import type { OffsetStore } from "../groups/offsets.ts";
+import type { Role } from "../broker/roles.ts";
+
+/** A broker as clients know it (Metadata, DescribeCluster). */
+export interface BrokerNode {
+  nodeId: number;
+  host: string;
+  port: number;
+}
 
 export interface ApiCodec<Req, Resp> {
   API_KEY: number;
@@ -34,6 +42,10 @@ export interface BrokerContext {
   readonly apis: readonly { key: number; min: number; max: number }[];
   /** True once shutdown began: long polls answer at once. */
   readonly stopped: boolean;
+  /** "primary" serves clients; a "standby" (replicated mode) answers every request with Handler.standby. */
+  readonly role: Role;
+  /** The other node of a replicated pair, as clients should know it (null when unknown or the same identity). */
+  readonly peer: BrokerNode | null;
 }
 
 export interface RequestContext {
@@ -50,6 +62,14 @@ export interface Handler<Req = any, Resp = any> {
   readonly minVersion: number;
   readonly maxVersion: number;
   handle(req: Req, ctx: RequestContext): Resp | null | Promise<Resp | null>;
+  /**
+   * The answer on a standby, which serves no client: the API's own "not the leader / not the coordinator / not the
+   * controller" error in its response shape, so clients look for the primary (never a closed connection). Every
+   * handler has one, except those marked `sameOnStandby` (ApiVersions); test/unit/standby-answers.test.ts checks.
+   */
+  standby?(req: Req, ctx: RequestContext): Resp | null;
+  /** handle() is correct on a standby too: it reads nothing that only a primary has. */
+  readonly sameOnStandby?: true;
 }
 
 export function defineHandler<Req, Resp>(h: Handler<Req, Resp>): Handler<Req, Resp> {

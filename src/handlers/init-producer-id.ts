@@ -9,6 +9,10 @@ export default defineHandler<codec.InitProducerIdRequest, codec.InitProducerIdRe
   codec,
   minVersion: 0,
   maxVersion: 5,
+  standby() {
+    // Retriable for the Java client and librdkafka alike ("try again later"), with no coordinator lookup implied.
+    return { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, producerId: -1n, producerEpoch: -1 };
+  },
   async handle(req, ctx) {
     const { catalog, logger } = ctx.broker;
     if (req.transactionalId !== null) {

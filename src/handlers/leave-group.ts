@@ -1,5 +1,6 @@
 // LeaveGroup: v0-5 (groups/leave.ts). v0-2 one member id; v3+ a batch of members by id or instance id, with a
 // result per member; v5 a reason (logged only).
+import { ErrorCode } from "../protocol/errors.ts";
 import * as codec from "../protocol/messages/leave-group.ts";
 import { leaveGroup } from "../groups/leave.ts";
 import { defineHandler } from "./handler.ts";
@@ -8,6 +9,9 @@ export default defineHandler<codec.LeaveGroupRequest, codec.LeaveGroupResponse>(
   codec,
   minVersion: 0,
   maxVersion: 5,
+  standby() {
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_COORDINATOR, members: [] };
+  },
   handle(req, ctx) {
     const v = ctx.apiVersion;
     const leaving = v >= 3 ? (req.members ?? []).map((m) => ({ memberId: m.memberId ?? "", groupInstanceId: m.groupInstanceId ?? null })) : [{ memberId: req.memberId ?? "", groupInstanceId: null }];

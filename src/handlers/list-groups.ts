@@ -7,6 +7,9 @@ export default defineHandler<codec.ListGroupsRequest, codec.ListGroupsResponse>(
   codec,
   minVersion: 0,
   maxVersion: 5,
+  standby() {
+    return { throttleTimeMs: 0, errorCode: 0, groups: [] }; // a Kafka broker coordinating no group answers the same
+  },
   handle(req, ctx) {
     const types = (req.typesFilter ?? []).map((t) => t.toLowerCase());
     if (types.length && !types.includes("classic")) return { throttleTimeMs: 0, errorCode: 0, groups: [] };

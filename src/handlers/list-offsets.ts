@@ -12,6 +12,13 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
   codec,
   minVersion: 1,
   maxVersion: 8,
+  standby(req) {
+    const topics = req.topics.map((rt) => ({
+      name: rt.name,
+      partitions: rt.partitions.map((rp) => ({ partitionIndex: rp.partitionIndex, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER, timestamp: -1n, offset: -1n, leaderEpoch: -1 })),
+    }));
+    return { throttleTimeMs: 0, topics };
+  },
   async handle(req, ctx) {
     const { log } = ctx.broker;
     const v = ctx.apiVersion;

@@ -1,4 +1,7 @@
-// Metadata: v0-12. Every partition is led by this broker (leader epoch 0, replicas = ISR = [this node]).
+// Metadata: v0-12. Every partition is led by this broker (leader epoch 0, replicas = ISR = [this node]). In
+// replicated mode the brokers list also names the other node (when it has its own node id), so clients that lose
+// the primary know where to ask next; a standby lists every partition with no leader (LEADER_NOT_AVAILABLE), which
+// clients answer by asking again.
 // Unknown topics are created when --auto-create-topics is on and the client allows it (v4+ flag), with
 // --default-partitions partitions; the reply already lists them (no LEADER_NOT_AVAILABLE round trip).
 // Version notes: v1 null topics = all; v2 cluster id; v8-10 authorized operations; v10 topic ids; v12 lookups by id.
@@ -22,6 +25,23 @@ function describe(t: TopicMeta, ctx: RequestContext, withOps: boolean): codec.Me
   return { errorCode: 0, name: t.name, topicId: t.id, isInternal: false, partitions, topicAuthorizedOperations: withOps ? TOPIC_OPS : NO_OPS };
 }
 
+/** This broker, and the other node of a replicated pair when clients can tell them apart. */
+function brokers(ctx: RequestContext): codec.MetadataResponseBroker[] {
+  const b = ctx.broker;
+  const out = [{ nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: null }];
+  if (b.peer && b.peer.nodeId !== b.nodeId) out.push({ ...b.peer, rack: null });
+  return out;
+}
+
+/** A topic as a standby describes it: every partition without a leader. */
+function leaderless(t: TopicMeta, withOps: boolean): codec.MetadataResponseTopic {
+  const partitions: codec.MetadataResponsePartition[] = [];
+  for (let i = 0; i < t.partitions; i++) {
+    partitions.push({ errorCode: ErrorCode.LEADER_NOT_AVAILABLE, partitionIndex: i, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] });
+  }
+  return { errorCode: 0, name: t.name, topicId: t.id, isInternal: false, partitions, topicAuthorizedOperations: withOps ? TOPIC_OPS : NO_OPS };
+}
+
 const failed = (errorCode: number, name: string | null, topicId = ZERO_UUID): codec.MetadataResponseTopic => ({
   errorCode, name, topicId, isInternal: false, partitions: [], topicAuthorizedOperations: NO_OPS,
 });
@@ -30,6 +50,19 @@ export default defineHandler<codec.MetadataRequest, codec.MetadataResponse>({
   codec,
   minVersion: 0,
   maxVersion: 12,
+  standby(req, ctx) {
+    const { catalog } = ctx.broker;
+    const withOps = req.includeTopicAuthorizedOperations === true;
+    const all = req.topics === null || (ctx.apiVersion === 0 && req.topics.length === 0);
+    const topics = all
+      ? [...catalog.all()].map((t) => leaderless(t, withOps))
+      : req.topics!.map((rt) => {
+          const t = rt.name != null ? catalog.topic(rt.name) : rt.topicId ? catalog.topicById(rt.topicId) : undefined;
+          // Unknown here may be known (or auto-created) on the primary: "not available yet", not "unknown".
+          return t ? leaderless(t, withOps) : failed(ErrorCode.LEADER_NOT_AVAILABLE, rt.name ?? null, rt.topicId ?? ZERO_UUID);
+        });
+    return { throttleTimeMs: 0, brokers: brokers(ctx), clusterId: ctx.broker.clusterId, controllerId: -1, topics, clusterAuthorizedOperations: req.includeClusterAuthorizedOperations ? CLUSTER_OPS : NO_OPS };
+  },
   async handle(req, ctx) {
     const { catalog, config, logger } = ctx.broker;
     const v = ctx.apiVersion;
@@ -64,10 +97,9 @@ export default defineHandler<codec.MetadataRequest, codec.MetadataResponse>({
       );
       topics.push(...results);
     }
-    const { host, port } = ctx.broker.advertised;
     return {
       throttleTimeMs: 0,
-      brokers: [{ nodeId: ctx.broker.nodeId, host, port, rack: null }],
+      brokers: brokers(ctx),
       clusterId: ctx.broker.clusterId,
       controllerId: ctx.broker.nodeId,
       topics,

@@ -10,6 +10,9 @@ export default defineHandler<codec.OffsetCommitRequest, codec.OffsetCommitRespon
   codec,
   minVersion: 0,
   maxVersion: 9,
+  standby(req) {
+    return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.NOT_COORDINATOR })) })) };
+  },
   async handle(req, ctx) {
     const { groups, offsets, log, logger } = ctx.broker;
     const generation = ctx.apiVersion >= 1 ? (req.generationIdOrMemberEpoch ?? -1) : -1;

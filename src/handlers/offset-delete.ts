@@ -10,6 +10,9 @@ export default defineHandler<codec.OffsetDeleteRequest, codec.OffsetDeleteRespon
   codec,
   minVersion: 0,
   maxVersion: 0,
+  standby() {
+    return { errorCode: ErrorCode.NOT_COORDINATOR, throttleTimeMs: 0, topics: [] };
+  },
   async handle(req, ctx) {
     const { groups, offsets, log } = ctx.broker;
     const fail = (errorCode: number) => ({ errorCode, throttleTimeMs: 0, topics: [] });

@@ -21,6 +21,11 @@ export default defineHandler<codec.ProduceRequest, codec.ProduceResponse>({
   codec,
   minVersion: 0,
   maxVersion: 11,
+  standby(req) {
+    if (req.acks === 0) return null;
+    const why = "this node is the standby; the primary serves produce";
+    return { responses: req.topicData.map((td) => ({ name: td.name, partitionResponses: td.partitionData.map((pd) => error(pd.index, ErrorCode.NOT_LEADER_OR_FOLLOWER, why)) })), throttleTimeMs: 0 };
+  },
   async handle(req, ctx) {
     const { log, logger } = ctx.broker;
     const acks = req.acks;

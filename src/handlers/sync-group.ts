@@ -1,4 +1,5 @@
 // SyncGroup: v0-5 (steps in groups/sync.ts). v3 static membership; v5 protocol type/name checked both ways.
+import { ErrorCode } from "../protocol/errors.ts";
 import * as codec from "../protocol/messages/sync-group.ts";
 import { syncGroup } from "../groups/sync.ts";
 import { defineHandler } from "./handler.ts";
@@ -7,6 +8,9 @@ export default defineHandler<codec.SyncGroupRequest, codec.SyncGroupResponse>({
   codec,
   minVersion: 0,
   maxVersion: 5,
+  standby() {
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NOT_COORDINATOR, protocolType: null, protocolName: null, assignment: new Uint8Array(0) };
+  },
   async handle(req, ctx) {
     const r = await syncGroup(ctx.broker.groups, {
       groupId: req.groupId,

@@ -111,6 +111,14 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     this.wal.setGate(() => this.unflushedBytes < this.poolBytes);
   }
 
+  /**
+   * This node starts serving as the primary with what its log holds (after recovery, or after a standby's
+   * replicated appends): the back-pressure gate guards the memory pool again.
+   */
+  takeOver(): void {
+    if (this.cold !== null) this.wal.setGate(() => this.unflushedBytes < this.poolBytes);
+  }
+
   /** Fraction of the memory pool taken by unflushed batches. */
   get poolUse(): number {
     return this.unflushedBytes / this.poolBytes;

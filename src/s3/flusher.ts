@@ -135,6 +135,13 @@ export class Flusher {
     }
   }
 
+  /** Stops the schedule and waits for the flushes in flight (a primary stepping down: nothing more goes to S3). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    while (this.inFlight.size > 0) await Bun.sleep(5);
+  }
+
   /** Shutdown: stops the schedule and flushes everything left; false when S3 refused until the deadline. */
   async flushAll(deadline: number): Promise<boolean> {
     if (this.timer) clearInterval(this.timer);

@@ -107,6 +107,19 @@ export class S3Tier {
     return run;
   }
 
+  /**
+   * Stops everything that writes to the bucket (flusher, uploads, maintenance) without flushing: a primary that
+   * lost its lease, or one whose standby holds everything, steps away and leaves S3 to the next primary.
+   */
+  async halt(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.stopped = true;
+    this.compactor.stopped = true;
+    this.uploader.stop();
+    await this.maintenance;
+    await this.flusher.stop();
+  }
+
   /** Shutdown: maintenance stops, everything unflushed goes to S3, then the metadata log. */
   async stop(deadline: number): Promise<void> {
     for (const t of this.timers) clearInterval(t);

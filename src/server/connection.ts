@@ -151,7 +151,7 @@ export class Connection {
       this.closeWith(`internal error in ${codec.API_NAME}`, "error");
     };
     try {
-      const result = handler.handle(req, ctx);
+      const result = this.broker.role === "standby" && handler.standby ? handler.standby(req, ctx) : handler.handle(req, ctx);
       if (result instanceof Promise) result.then(done, bug);
       else done(result);
     } catch (e) {
