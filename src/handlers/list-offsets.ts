@@ -2,10 +2,11 @@
 // transactions exist), -2 earliest (log start), -3 max timestamp (v7+), -4 earliest local (v8+, = log start).
 // A timestamp >= 0 finds the first record whose timestamp is at or after it (looking inside the batch).
 // Not found: offset -1, timestamp -1, as Kafka answers. Lookups that reach into S3 are awaited; an S3 failure
-// answers KAFKA_STORAGE_ERROR for that partition.
+// answers KAFKA_STORAGE_ERROR for that partition, a stored batch that cannot be read CORRUPT_MESSAGE.
 import * as codec from "../protocol/messages/list-offsets.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { ColdReadError, LEADER_EPOCH, type OffsetAndTimestamp } from "../log/log.ts";
+import { CorruptBatchError } from "../protocol/records.ts";
 import { defineHandler } from "./handler.ts";
 
 export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse>({
@@ -22,11 +23,12 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
   async handle(req, ctx) {
     const { log } = ctx.broker;
     const v = ctx.apiVersion;
-    const found = async (lookup: OffsetAndTimestamp | null | Promise<OffsetAndTimestamp | null>, answer: (code: number, offset?: number, ts?: number) => codec.ListOffsetsPartitionResponse) => {
+    const found = async (lookup: () => OffsetAndTimestamp | null | Promise<OffsetAndTimestamp | null>, answer: (code: number, offset?: number, ts?: number) => codec.ListOffsetsPartitionResponse) => {
       try {
-        const r = lookup instanceof Promise ? await lookup : lookup;
+        const r = await lookup();
         return r ? answer(0, r.offset, r.timestamp) : answer(0);
       } catch (e) {
+        if (e instanceof CorruptBatchError) return answer(ErrorCode.CORRUPT_MESSAGE); // logged once by the log
         if (!(e instanceof ColdReadError)) throw e;
         ctx.broker.logger.warn(`ListOffsets from S3 failed: ${e.message}`);
         return answer(ErrorCode.KAFKA_STORAGE_ERROR);
@@ -49,14 +51,14 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
             return answer(0, p.logStartOffset);
           case -3: {
             if (v < 7) return answer(ErrorCode.UNSUPPORTED_VERSION);
-            return found(log.maxTimestamp(p), answer);
+            return found(() => log.maxTimestamp(p), answer);
           }
           case -4:
             if (v < 8) return answer(ErrorCode.UNSUPPORTED_VERSION);
             return answer(0, p.logStartOffset);
         }
         if (ts < 0) return answer(ErrorCode.INVALID_REQUEST);
-        return found(log.offsetForTimestamp(p, ts), answer);
+        return found(() => log.offsetForTimestamp(p, ts), answer);
       }));
       return { name: rt.name, partitions };
     }));

@@ -3,7 +3,8 @@
 // with gzip, snappy or lz4 and silently sends uncompressed batches otherwise (confluentinc/librdkafka#4956); those
 // clients still send v3+ with magic 2. A magic 0/1 message set is refused with UNSUPPORTED_FOR_MESSAGE_FORMAT.
 // Each partition's batch is validated
-// (CRC, one batch, magic 2: Kafka's error codes) and appended in arrival order; the reply waits for the fsync
+// (CRC, one batch, magic 2, then every record as Kafka's LogValidator does: Kafka's error codes, with the refused
+// records listed from v8) and appended in arrival order; the reply waits for the fsync
 // that covers every batch of the request (acks 1 and -1 alike, as klite's durability promise). acks=0 gets no reply.
 // Version notes: v7 allows zstd; v8 adds record errors and an error message; v9 flexible; v10 leader hints (unused).
 import * as codec from "../protocol/messages/produce.ts";
@@ -54,7 +55,10 @@ export default defineHandler<codec.ProduceRequest, codec.ProduceResponse>({
         }
         const out = log.append(p, records!, check.header, acks, now);
         if (!out.ok) {
-          partitionResponses.push(error(pd.index, out.code, out.message));
+          logger.debug(`produce to ${p} from ${ctx.remote} refused: ${out.message}`);
+          const resp = error(pd.index, out.code, out.message);
+          if (out.recordErrors) resp.recordErrors = out.recordErrors.map((e) => ({ batchIndex: e.batchIndex, batchIndexErrorMessage: e.message }));
+          partitionResponses.push(resp);
           continue;
         }
         const resp: PartitionResponse = { index: pd.index, errorCode: 0, baseOffset: BigInt(out.baseOffset), logAppendTimeMs: BigInt(out.logAppendTime), logStartOffset: BigInt(p.logStartOffset), recordErrors: [], errorMessage: null };

@@ -15,7 +15,8 @@ import type { RawRecord } from "../meta/records.ts";
 import { LOG_RECORD_TYPES, decodeLogRecord, type LogRecord } from "./records.ts";
 import type { Logger } from "../logger.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setPartitionLeaderEpoch, type BatchHeader } from "../protocol/records.ts";
+import { CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
+import { validateRecords, type RecordError } from "./validator.ts";
 import type { Uuid } from "../protocol/codec.ts";
 import { Partition, TopicState } from "./partition.ts";
 import type { ReplayedEntry, Wal, WalEntry, WalError, WalListener } from "../wal/wal.ts";
@@ -23,7 +24,7 @@ import { WalEntry as Entry } from "../wal/wal.ts";
 
 export type AppendOutcome =
   | { ok: true; baseOffset: number; logAppendTime: number; durable: Promise<void> }
-  | { ok: false; code: number; message: string };
+  | { ok: false; code: number; message: string; recordErrors?: RecordError[] };
 
 export interface ReadOutcome {
   code: number;
@@ -69,6 +70,7 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   private cold: ColdStore | null = null;
   private poolBytes = Infinity;
   private releasing = false;
+  private readonly reportedCorrupt = new Set<string>();
   /** Bytes of durable batches not yet in S3, over all partitions (0 without an S3 tier). */
   unflushedBytes = 0;
 
@@ -212,6 +214,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     if (acks === -1 && t.minInsyncReplicas > 1) {
       return { ok: false, code: ErrorCode.NOT_ENOUGH_REPLICAS, message: `min.insync.replicas ${t.minInsyncReplicas} of ${t.meta.name} cannot be met by a single broker` };
     }
+    // Every record is checked before anything is decided about the batch (Kafka validates before its duplicate check).
+    const checked = validateRecords(batch, h, t.rules, now, String(p));
+    if (typeof checked !== "number") return { ok: false, ...checked };
     if (h.producerId >= 0) {
       if (h.attributes & 0x10) {
         return { ok: false, code: ErrorCode.INVALID_TXN_STATE, message: "transactional produce is not supported by this broker yet" };
@@ -229,6 +234,8 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     if (t.logAppendTime) {
       logAppendTime = now;
       setLogAppendTime(batch, now);
+    } else if (checked !== h.maxTimestamp) {
+      setMaxTimestamp(batch, checked); // Kafka corrects a wrong max timestamp rather than refusing the batch
     }
     p.nextOffset = base + h.lastOffsetDelta + 1;
     const durable = this.wal.append(new Entry(t.idBytes, p.id, base, batch, p));
@@ -357,14 +364,22 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   offsetForTimestamp(p: Partition, ts: number): OffsetAndTimestamp | null | Promise<OffsetAndTimestamp | null> {
     if (p.logStartOffset >= this.coldEnd(p)) return this.localOffsetForTimestamp(p, ts);
     // S3 covers everything from the log start up to what the WAL holds, so a hit there is the first one.
-    return this.cold!.offsetForTimestamp(p, ts).then((r) => r ?? this.localOffsetForTimestamp(p, ts));
+    return this.coldLookup(p, this.cold!.offsetForTimestamp(p, ts)).then((r) => r ?? this.localOffsetForTimestamp(p, ts));
+  }
+
+  /** A lookup in S3; a damaged batch it met is reported (once) like a local one. */
+  private coldLookup<T>(p: Partition, lookup: Promise<T>): Promise<T> {
+    return lookup.catch((e: unknown) => {
+      if (e instanceof CorruptBatchError) this.reportCorrupt(p, e.offset, e.message);
+      throw e;
+    });
   }
 
   private localOffsetForTimestamp(p: Partition, ts: number): OffsetAndTimestamp | null {
     const idx = p.index;
     for (let i = idx.start; i < idx.end; i++) {
       if (idx.maxTs[i]! < ts) continue;
-      for (const r of decodeRecords(this.batchAt(p, i))) {
+      for (const r of this.recordsAt(p, i)) {
         if (r.timestamp >= ts && r.offset >= p.logStartOffset) return { offset: r.offset, timestamp: r.timestamp };
       }
     }
@@ -379,7 +394,7 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     const coldMax = this.cold?.maxTimestamp(p) ?? -1;
     if (coldMax >= 0 && (best < 0 || coldMax >= idx.maxTs[best]!)) {
       // The earliest record with that timestamp is in S3 (which covers every offset below the WAL's).
-      return this.cold!.offsetForTimestamp(p, coldMax).then((r) => r ?? this.localMaxTimestamp(p, best));
+      return this.coldLookup(p, this.cold!.offsetForTimestamp(p, coldMax)).then((r) => r ?? this.localMaxTimestamp(p, best));
     }
     return this.localMaxTimestamp(p, best);
   }
@@ -388,8 +403,26 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     if (best < 0) return null;
     const idx = p.index;
     const ts = idx.maxTs[best]!;
-    for (const r of decodeRecords(this.batchAt(p, best))) if (r.timestamp === ts) return { offset: r.offset, timestamp: ts };
+    for (const r of this.recordsAt(p, best)) if (r.timestamp === ts) return { offset: r.offset, timestamp: ts };
     return { offset: idx.last[best]!, timestamp: ts };
+  }
+
+  /** The records of a stored batch; a damaged one is reported once and fails the lookup (CorruptBatchError). */
+  private recordsAt(p: Partition, slot: number): Record[] {
+    try {
+      return decodeRecords(this.batchAt(p, slot));
+    } catch (e) {
+      if (e instanceof CorruptBatchError) this.reportCorrupt(p, p.index.base[slot]!, e.message);
+      throw e;
+    }
+  }
+
+  /** Logs a damaged stored batch the first time a reader meets it. */
+  reportCorrupt(p: Partition, base: number, message: string): void {
+    const id = `${p.topic.meta.id}/${p.id}@${base}`;
+    if (this.reportedCorrupt.has(id)) return;
+    this.reportedCorrupt.add(id);
+    this.logger.error(`${p}: stored batch at offset ${base} cannot be read (${message}); requests that need it get CORRUPT_MESSAGE`);
   }
 
   private batchAt(p: Partition, slot: number): Uint8Array {

@@ -4,7 +4,8 @@
 // With an S3 tier, logStartOffset ≤ flushedOffset ≤ highWatermark: everything below flushedOffset is in S3, the
 // rest ("unflushed") lives only in the WAL and counts against the memory pool.
 import type { TopicMeta } from "../meta/catalog.ts";
-import { topicConfig } from "../meta/topic-configs.ts";
+import { hasCleanupPolicy, topicConfig } from "../meta/topic-configs.ts";
+import type { RecordRules } from "./validator.ts";
 import { BatchIndex } from "./batch-index.ts";
 import { ProducerStates } from "./producer-state.ts";
 
@@ -14,6 +15,8 @@ export class TopicState {
   maxMessageBytes = 0;
   logAppendTime = false;
   minInsyncReplicas = 1;
+  /** What every produced record is checked against (validator.ts). */
+  readonly rules: RecordRules = { compacted: false, logAppendTime: false, timestampBeforeMaxMs: Infinity, timestampAfterMaxMs: Infinity };
   deleted = false;
 
   constructor(readonly meta: TopicMeta) {
@@ -28,6 +31,10 @@ export class TopicState {
     this.maxMessageBytes = Number(topicConfig(c, "max.message.bytes"));
     this.logAppendTime = topicConfig(c, "message.timestamp.type") === "LogAppendTime";
     this.minInsyncReplicas = Number(topicConfig(c, "min.insync.replicas"));
+    this.rules.compacted = hasCleanupPolicy(c, "compact");
+    this.rules.logAppendTime = this.logAppendTime;
+    this.rules.timestampBeforeMaxMs = Number(topicConfig(c, "message.timestamp.before.max.ms"));
+    this.rules.timestampAfterMaxMs = Number(topicConfig(c, "message.timestamp.after.max.ms"));
   }
 
   grow(count: number): void {

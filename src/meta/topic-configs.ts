@@ -40,8 +40,10 @@ export const TOPIC_CONFIGS: ReadonlyMap<string, TopicConfigDef> = new Map([
   ["local.retention.ms", def("-2", long(-2))],
   ["max.compaction.lag.ms", def(LONG_MAX, long(1))],
   ["max.message.bytes", def("1048588", int(0), true)],
-  ["message.timestamp.after.max.ms", def(LONG_MAX, long(0))],
-  ["message.timestamp.before.max.ms", def(LONG_MAX, long(0))],
+  // Kafka 4's defaults (KIP-1030: at most an hour ahead); the deprecated message.timestamp.difference.max.ms is gone
+  // since Kafka 4.0, so it is refused as unknown, as Kafka refuses it.
+  ["message.timestamp.after.max.ms", def("3600000", long(0), true)],
+  ["message.timestamp.before.max.ms", def(LONG_MAX, long(0), true)],
   ["message.timestamp.type", def("CreateTime", oneOf("CreateTime", "LogAppendTime"), true)],
   ["min.cleanable.dirty.ratio", def("0.5", ratio)],
   ["min.compaction.lag.ms", def("0", long(0))],

@@ -10,27 +10,34 @@ export type CompressionName = keyof typeof Compression;
 
 export class CompressionError extends Error {
   override name = "CompressionError";
+  /** The data decompresses to more than the bound it was given. */
+  tooLarge = false;
 }
 
-export function decompress(codec: number, data: Uint8Array): Uint8Array {
+/** Decompresses a batch body; more than maxBytes of output is an error (tooLarge) before it is allocated. */
+export function decompress(codec: number, data: Uint8Array, maxBytes = Infinity): Uint8Array {
+  const bound = Number.isFinite(maxBytes) ? { maxOutputLength: maxBytes } : undefined;
   try {
     switch (codec) {
       case 0:
         return data;
       case 1:
-        return new Uint8Array(gunzipSync(data));
+        return new Uint8Array(gunzipSync(data, bound));
       case 2:
-        return snappyDecompress(data);
+        return snappyDecompress(data, maxBytes);
       case 3:
-        return lz4Decompress(data);
+        return lz4Decompress(data, maxBytes);
       case 4:
-        return new Uint8Array(zstdDecompressSync(data));
+        return new Uint8Array(zstdDecompressSync(data, bound));
     }
   } catch (e) {
-    throw new CompressionError(`cannot decompress ${codecName(codec)} data: ${(e as Error).message}`);
+    const err = new CompressionError(`cannot decompress ${codecName(codec)} data: ${(e as Error).message}`);
+    err.tooLarge = (e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
+    throw err;
   }
   throw new CompressionError(`unknown compression codec ${codec}`);
 }
+
 
 export function compress(codec: number, data: Uint8Array): Uint8Array {
   switch (codec) {

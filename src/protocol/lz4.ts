@@ -5,6 +5,7 @@
 //
 // Block format: sequences of token (literal length << 4 | match length - 4), extra length bytes (255 = more),
 // literals, 16-bit LE offset, extra match length bytes. The last sequence has literals only.
+import { outputTooLarge } from "./snappy.ts";
 
 export class Lz4Error extends Error {
   override name = "Lz4Error";
@@ -86,7 +87,7 @@ function decodeBlock(b: Uint8Array, pos: number, end: number, out: Uint8Array, o
 
 const BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
-export function lz4Decompress(b: Uint8Array): Uint8Array {
+export function lz4Decompress(b: Uint8Array, maxBytes = Infinity): Uint8Array {
   if (b.length < 7 || u32(b, 0) !== 0x184d2204) throw new Lz4Error("not an LZ4 frame");
   const flg = b[4]!;
   const bd = b[5]!;
@@ -117,6 +118,7 @@ export function lz4Decompress(b: Uint8Array): Uint8Array {
       total += n;
     }
     pos += size + (blockChecksum ? 4 : 0);
+    if (total > maxBytes) throw outputTooLarge(total, maxBytes);
   }
   void contentChecksum;
   if (parts.length === 1) return parts[0]!;

@@ -6,13 +6,47 @@
 // Header layout (big-endian): 0 baseOffset i64 | 8 batchLength i32 | 12 partitionLeaderEpoch i32 | 16 magic i8 |
 // 17 crc u32 (CRC-32C of bytes 21..end) | 21 attributes i16 | 23 lastOffsetDelta i32 | 27 baseTimestamp i64 |
 // 35 maxTimestamp i64 | 43 producerId i64 | 51 producerEpoch i16 | 53 baseSequence i32 | 57 recordsCount i32 | 61 records
-import { Reader, Writer } from "./codec.ts";
-import { compress, decompress } from "./compression.ts";
+import { DecodeError, Reader, Writer } from "./codec.ts";
+import { CompressionError, compress, decompress } from "./compression.ts";
 import { crc32c } from "./crc32c.ts";
 import { ErrorCode } from "./errors.ts";
 
 export const BATCH_HEADER_SIZE = 61;
 const CRC_START = 21;
+/** Largest body a compressed batch may decompress to: bounds the memory and time one batch can cost to look into. */
+export const MAX_DECOMPRESSED_BATCH_BYTES = 64 * 1024 * 1024;
+
+/** A stored batch whose records cannot be read (a reader of stored data logs it and answers with an error). */
+export class CorruptBatchError extends Error {
+  override name = "CorruptBatchError";
+  constructor(
+    message: string,
+    /** Base offset of the batch. */
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs a reader of a batch's records, turning what bad bytes cause into a CorruptBatchError. */
+function guarded<T>(b: Uint8Array, pos: number, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof DecodeError || e instanceof CompressionError) {
+      throw new CorruptBatchError(`record batch at offset ${batchBaseOffset(b, pos)} is corrupt: ${e.message}`, batchBaseOffset(b, pos));
+    }
+    throw e;
+  }
+}
+
+/** The records of a batch after decompression (bounded), checked for a count the bytes can hold. */
+function recordsBody(b: Uint8Array, pos: number, attributes: number, size: number, count: number): Uint8Array {
+  if (size < BATCH_HEADER_SIZE || pos + size > b.length) throw new DecodeError(`batch of ${size} bytes does not fit the ${b.length - pos} bytes there`);
+  const body = decompress(attributes & Attr.compressionMask, b.subarray(pos + BATCH_HEADER_SIZE, pos + size), MAX_DECOMPRESSED_BATCH_BYTES);
+  if (count < 0 || count > body.length) throw new DecodeError(`batch claims ${count} records in ${body.length} bytes`);
+  return body;
+}
 
 export const Attr = {
   compressionMask: 0x07,
@@ -136,6 +170,13 @@ export function setPartitionLeaderEpoch(b: Uint8Array, epoch: number): void {
   view(b).setInt32(12, epoch);
 }
 
+/** Sets the batch's max timestamp (CreateTime) and re-CRCs it. */
+export function setMaxTimestamp(b: Uint8Array, timestamp: number): void {
+  const dv = view(b);
+  setI64(dv, 35, timestamp);
+  dv.setUint32(17, crc32c(b, CRC_START, dv.getInt32(8) + 12));
+}
+
 /** Marks the batch LogAppendTime with the broker's time, as Kafka does for such topics, and re-CRCs it. */
 export function setLogAppendTime(b: Uint8Array, timestamp: number): void {
   const dv = view(b);
@@ -165,34 +206,36 @@ export interface Record {
  * (baseOffset + offsetDelta); timestamps are maxTimestamp for LogAppendTime batches.
  */
 export function decodeRecords(b: Uint8Array, pos = 0): Record[] {
-  const dv = view(b);
-  const size = dv.getInt32(pos + 8) + 12;
-  const baseOffset = i64(dv, pos);
-  const attributes = dv.getInt16(pos + 21);
-  const baseTimestamp = i64(dv, pos + 27);
-  const maxTimestamp = i64(dv, pos + 35);
-  const count = dv.getInt32(pos + 57);
-  const body = decompress(attributes & Attr.compressionMask, b.subarray(pos + BATCH_HEADER_SIZE, pos + size));
-  const r = new Reader(body);
-  const logAppend = (attributes & Attr.logAppendTime) !== 0;
-  const out: Record[] = [];
-  const rec: RecordPrefix = { end: 0, tsDelta: 0, offsetDelta: 0, key: null, valueLength: 0 };
-  for (let i = 0; i < count; i++) {
-    readRecordPrefix(r, rec);
-    const { end, tsDelta, offsetDelta, key } = rec;
-    const value = rec.valueLength < 0 ? null : r.raw(rec.valueLength);
-    const hc = r.varint();
-    const headers: RecordHeader[] = [];
-    for (let h = 0; h < hc; h++) {
-      const hk = r.varint();
-      const hkey = r.utf8(hk);
-      const hv = r.varint();
-      headers.push({ key: hkey, value: hv < 0 ? null : r.raw(hv) });
+  return guarded(b, pos, () => {
+    const dv = view(b);
+    const size = dv.getInt32(pos + 8) + 12;
+    const baseOffset = i64(dv, pos);
+    const attributes = dv.getInt16(pos + 21);
+    const baseTimestamp = i64(dv, pos + 27);
+    const maxTimestamp = i64(dv, pos + 35);
+    const count = dv.getInt32(pos + 57);
+    const r = new Reader(recordsBody(b, pos, attributes, size, count));
+    const logAppend = (attributes & Attr.logAppendTime) !== 0;
+    const out: Record[] = [];
+    const rec: RecordPrefix = { end: 0, tsDelta: 0, offsetDelta: 0, key: null, valueLength: 0 };
+    for (let i = 0; i < count; i++) {
+      readRecordPrefix(r, rec);
+      const { end, tsDelta, offsetDelta, key } = rec;
+      const value = rec.valueLength < 0 ? null : r.raw(rec.valueLength);
+      const hc = r.varint();
+      const headers: RecordHeader[] = [];
+      for (let h = 0; h < hc; h++) {
+        const hk = r.varint();
+        const hkey = r.utf8(hk);
+        const hv = r.varint();
+        headers.push({ key: hkey, value: hv < 0 ? null : r.raw(hv) });
+      }
+      if (r.pos > end) throw new DecodeError(`record ${i} runs ${r.pos - end} bytes past its length`);
+      r.pos = end;
+      out.push({ offset: baseOffset + offsetDelta, timestamp: logAppend ? maxTimestamp : baseTimestamp + tsDelta, key, value, headers });
     }
-    r.pos = end;
-    out.push({ offset: baseOffset + offsetDelta, timestamp: logAppend ? maxTimestamp : baseTimestamp + tsDelta, key, value, headers });
-  }
-  return out;
+    return out;
+  });
 }
 
 /** A record up to its value: where it ends, its deltas, key and value length (-1: null). */
@@ -208,12 +251,14 @@ interface RecordPrefix {
 function readRecordPrefix(r: Reader, out: RecordPrefix): void {
   const len = r.varint();
   out.end = r.pos + len;
+  if (len < 0 || out.end > r.end) throw new DecodeError(`record length ${len} does not fit the ${r.end - r.pos} bytes left`);
   r.i8(); // attributes
   out.tsDelta = r.varlong();
   out.offsetDelta = r.varint();
   const kl = r.varint();
   out.key = kl < 0 ? null : r.raw(kl);
   out.valueLength = r.varint();
+  if (out.valueLength > out.end - r.pos) throw new DecodeError(`value length ${out.valueLength} runs past its record`);
 }
 
 /** Walks the batches laid back to back in b (a fetch response's records); a partial trailing batch is ignored. */
@@ -352,6 +397,10 @@ export interface RecordRef {
  * max timestamp (CreateTime), length and CRC recomputed. Control batches are always kept whole.
  */
 export function retainRecords(b: Uint8Array, keep: (r: RecordRef) => boolean): Uint8Array | null {
+  return guarded(b, 0, () => retain(b, keep));
+}
+
+function retain(b: Uint8Array, keep: (r: RecordRef) => boolean): Uint8Array | null {
   const dv = view(b);
   const size = dv.getInt32(8) + 12;
   const attributes = dv.getInt16(21);
@@ -361,7 +410,7 @@ export function retainRecords(b: Uint8Array, keep: (r: RecordRef) => boolean): U
   const logAppend = (attributes & Attr.logAppendTime) !== 0;
   const count = dv.getInt32(57);
   const codec = attributes & Attr.compressionMask;
-  const body = decompress(codec, b.subarray(BATCH_HEADER_SIZE, size));
+  const body = recordsBody(b, 0, attributes, size, count);
   const r = new Reader(body);
   const kept: number[] = []; // start, end pairs of the kept records (length prefix included)
   let maxTimestamp = -1;

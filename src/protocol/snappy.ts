@@ -18,6 +18,11 @@ function isXerial(b: Uint8Array): boolean {
   return true;
 }
 
+/** What our codecs throw when the output would pass its bound (the code node:zlib uses for maxOutputLength). */
+export function outputTooLarge(bytes: number, maxBytes: number): Error {
+  return Object.assign(new Error(`output of ${bytes} bytes exceeds the bound of ${maxBytes}`), { code: "ERR_BUFFER_TOO_LARGE" });
+}
+
 function rawUncompressedLength(b: Uint8Array, pos: number, end: number): [number, number] {
   let v = 0;
   let shift = 0;
@@ -78,9 +83,10 @@ function decodeRaw(b: Uint8Array, pos: number, end: number, out: Uint8Array, out
   return o;
 }
 
-export function snappyDecompress(b: Uint8Array): Uint8Array {
+export function snappyDecompress(b: Uint8Array, maxBytes = Infinity): Uint8Array {
   if (!isXerial(b)) {
     const [len, pos] = rawUncompressedLength(b, 0, b.length);
+    if (len > maxBytes) throw outputTooLarge(len, maxBytes);
     const out = new Uint8Array(len);
     const o = decodeRaw(b, pos, b.length, out, 0, len);
     if (o !== len) throw new SnappyError("snappy block shorter than its preamble says");
@@ -98,6 +104,7 @@ export function snappyDecompress(b: Uint8Array): Uint8Array {
     const [len, start] = rawUncompressedLength(b, p, p + n);
     blocks.push([start, p + n, len]);
     total += len;
+    if (total > maxBytes) throw outputTooLarge(total, maxBytes);
     p += n;
   }
   const out = new Uint8Array(total);

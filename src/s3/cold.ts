@@ -4,7 +4,7 @@
 // few rounds, or on any other store error, it fails with ColdReadError, which clients see as a retriable error.
 import { ColdReadError, type ColdStore, type OffsetAndTimestamp } from "../log/log.ts";
 import type { Partition } from "../log/partition.ts";
-import { decodeRecords } from "../protocol/records.ts";
+import { CorruptBatchError, decodeRecords } from "../protocol/records.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ObjectReader } from "./reader.ts";
 import { ObjectNotFound, PreconditionFailed } from "./store.ts";
@@ -63,6 +63,7 @@ export class ColdReads implements ColdStore {
       try {
         return await lookup();
       } catch (e) {
+        if (e instanceof CorruptBatchError) throw e; // the bytes are there but damaged: asking again will not help
         const replaced = e instanceof ObjectNotFound || e instanceof PreconditionFailed;
         if (replaced && round < LOOKUP_ROUNDS) {
           for (const en of this.manifest.of(p).entries) this.reader.invalidate(en.key);

@@ -13,7 +13,7 @@
 import type { Partition } from "../log/partition.ts";
 import type { Logger } from "../logger.ts";
 import { hasCleanupPolicy, topicConfig } from "../meta/topic-configs.ts";
-import { retainRecords, type RecordRef } from "../protocol/records.ts";
+import { batchBaseOffset, batchIsIntact, CorruptBatchError, retainRecords, type RecordRef } from "../protocol/records.ts";
 import type { RecordSink } from "./flusher.ts";
 import { entryRecord, type Manifest, type ObjectEntry } from "./manifest.ts";
 import { decodeFooter, encodeObject } from "./object.ts";
@@ -38,6 +38,8 @@ interface Run {
 
 export class Compactor {
   private nextReadAt = 0;
+  /** Damaged batches already reported (each is logged once, not at every compaction). */
+  private readonly reported = new Set<string>();
   stopped = false;
   readonly stats = { compactions: 0, bytesRead: 0, recordsRemoved: 0 };
 
@@ -82,7 +84,7 @@ export class Compactor {
     let dirtyEnd = dirtyFrom;
     for (; dirtyEnd < entries.length && newest.size < MAX_KEYS; dirtyEnd++) {
       for (const batch of await this.batchesOf(entries[dirtyEnd]!)) {
-        retainRecords(batch, (r) => {
+        this.retain(entries[dirtyEnd]!, batch, (r) => {
           if (r.key) newest.set(Buffer.from(r.key).toString("latin1"), r.offset);
           lastRecord = r.offset;
           return true;
@@ -108,7 +110,7 @@ export class Compactor {
       let bytes = 0;
       let changed = false;
       for (const batch of await this.batchesOf(e)) {
-        const kept = retainRecords(batch, keep);
+        const kept = this.retain(e, batch, keep);
         if (kept !== batch) changed = true;
         if (kept) {
           out.push(kept);
@@ -131,6 +133,29 @@ export class Compactor {
     this.stats.compactions++;
     this.stats.recordsRemoved += removed;
     this.logger.info(`compaction: ${p} objects ${entries[0]!.base}..${entries[dirtyEnd - 1]!.last} compacted (${removed} records removed, ${dirtyEnd - dirtyFrom} were dirty)`);
+  }
+
+  /**
+   * retainRecords, except that a damaged batch (bad CRC, records that do not parse) is kept whole: compaction must
+   * neither lose what it cannot read nor give damaged bytes a fresh CRC. Reported once.
+   */
+  private retain(e: ObjectEntry, batch: Uint8Array, keep: (r: RecordRef) => boolean): Uint8Array | null {
+    let why: string | null = null;
+    if (!batchIsIntact(batch)) why = "fails its CRC";
+    else {
+      try {
+        return retainRecords(batch, keep);
+      } catch (err) {
+        if (!(err instanceof CorruptBatchError)) throw err;
+        why = err.message;
+      }
+    }
+    const id = `${e.key}@${batchBaseOffset(batch)}`;
+    if (!this.reported.has(id)) {
+      this.reported.add(id);
+      this.logger.error(`compaction: the batch at offset ${batchBaseOffset(batch)} of ${e.key} ${why}; kept as it is, uncompacted`);
+    }
+    return batch;
   }
 
   /** Swaps a run of objects for its compacted form: one object under the first one's key, or none. */
