@@ -86,7 +86,7 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
         else ready += log.available(w.p, w.offset, minBytes - ready);
       }
       const wait = deadline - performance.now();
-      if (errors || ready >= minBytes || wait <= 0) break;
+      if (errors || ready >= minBytes || wait <= 0 || ctx.broker.stopped) break;
       // Other requests interleave while this fetch waits for a high watermark to move.
       await new Promise<void>((resolve) => {
         let timer: ReturnType<typeof setTimeout> | undefined;

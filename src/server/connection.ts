@@ -45,6 +45,8 @@ export class Connection {
   private writeScheduled = false;
   private blocked = false;
   private paused = false;
+  /** Shutdown: no more requests are read from this connection. */
+  private reading = true;
   private clientId: string | null = null;
   /** Each request's header is decoded into this one object (its fields are copied out at once). */
   private readonly header: RequestHeader = { requestApiKey: 0, requestApiVersion: 0, correlationId: 0, clientId: null };
@@ -64,8 +66,21 @@ export class Connection {
     return this.slots.length - this.slotHead;
   }
 
+  /** Every request read is answered and every response handed to the socket (or the connection is gone). */
+  get idle(): boolean {
+    return this.closed || (this.inFlight === 0 && this.outQ.length === 0);
+  }
+
+  /** Shutdown: reads no more requests (those already read are still answered). */
+  stopReading(): void {
+    this.reading = false;
+    if (this.closed || this.paused) return;
+    this.paused = true;
+    this.transport.pause();
+  }
+
   onData(chunk: Uint8Array): void {
-    if (this.closed) return;
+    if (this.closed || !this.reading) return;
     try {
       this.framer.push(chunk, (f) => this.onFrame(f));
     } catch (e) {
@@ -215,7 +230,7 @@ export class Connection {
     if (over && !this.paused) {
       this.paused = true;
       this.transport.pause();
-    } else if (!over && this.paused && this.inFlight <= MAX_IN_FLIGHT / 2 && this.outBytes <= MAX_QUEUED_BYTES / 2) {
+    } else if (!over && this.paused && this.reading && this.inFlight <= MAX_IN_FLIGHT / 2 && this.outBytes <= MAX_QUEUED_BYTES / 2) {
       this.paused = false;
       this.transport.resume();
     }

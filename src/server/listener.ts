@@ -1,5 +1,6 @@
-// The Kafka listener: a thin Bun.listen adapter around Connection. Graceful stop: stop accepting, let every
-// request already received finish and its response go out (bounded by a deadline), then close the sockets.
+// The Kafka listener: a thin Bun.listen adapter around Connection. Graceful stop: stop accepting and stop reading
+// every connection (a request not read is never half-handled: the client sees the close and retries it), let every
+// request already read finish and its response be written out (bounded by a deadline), then close the sockets.
 import type { Socket, TCPSocketListener } from "bun";
 import { ConfigError, envName, type FlagName } from "../config.ts";
 import type { BrokerContext, Handler } from "../handlers/handler.ts";
@@ -13,6 +14,7 @@ interface SocketData {
 export class KafkaListener {
   private server: TCPSocketListener<SocketData> | null = null;
   private readonly conns = new Set<{ conn: Connection; socket: Socket<SocketData> }>();
+  private stopping = false;
 
   constructor(
     private readonly broker: BrokerContext,
@@ -37,6 +39,10 @@ export class KafkaListener {
           };
           const conn = new Connection(transport, this.broker, this.handlers, logger);
           socket.data = { conn };
+          if (this.stopping) {
+            socket.end(); // accepted just as the stop began
+            return;
+          }
           this.conns.add({ conn, socket });
           logger.debug(`connection from ${remote}`);
         },
@@ -58,17 +64,23 @@ export class KafkaListener {
     return this.conns.size;
   }
 
-  /** Stops accepting; waits (up to deadlineMs) for in-flight requests to be answered; closes every socket. */
+  /**
+   * Stops accepting and reading; waits (up to deadlineMs) until every request read is answered and its response
+   * written to the socket; closes every socket. The first part is synchronous: no request is read once it returns.
+   */
   async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
     this.server?.stop(false);
+    for (const { conn } of this.conns) conn.stopReading();
     const until = performance.now() + deadlineMs;
-    while (performance.now() < until) {
-      let busy = 0;
-      for (const { conn } of this.conns) if (!conn.closed && conn.inFlight > 0) busy++;
-      if (busy === 0) break;
+    let busy = 0;
+    for (;;) {
+      busy = 0;
+      for (const { conn } of this.conns) if (!conn.idle) busy++;
+      if (busy === 0 || performance.now() >= until) break;
       await new Promise((r) => setTimeout(r, 5));
     }
-    await new Promise((r) => setTimeout(r, 5)); // let the last responses' writes happen
+    if (busy > 0) this.logger.warn(`shutdown: ${busy} connections still had requests or responses in flight after ${deadlineMs} ms; closing them`);
     for (const { socket } of this.conns) socket.end();
     this.conns.clear();
     this.server?.stop(true);

@@ -11,6 +11,8 @@ type Codec = (typeof CODECS)[ApiKey];
 export class RawClient {
   private buf = new Uint8Array(0);
   private waiting: ((frame: Uint8Array) => void)[] = [];
+  /** Frames that arrived while nobody waited (pipelined responses), handed out in order by nextFrame. */
+  private unclaimed: Uint8Array[] = [];
   private closedResolve!: () => void;
   readonly closed: Promise<void> = new Promise((r) => (this.closedResolve = r));
   isClosed = false;
@@ -48,7 +50,9 @@ export class RawClient {
       if (this.buf.length < 4 + size) break;
       const frame = this.buf.slice(4, 4 + size);
       this.buf = this.buf.slice(4 + size);
-      this.waiting.shift()?.(frame);
+      const w = this.waiting.shift();
+      if (w) w(frame);
+      else this.unclaimed.push(frame);
     }
   }
 
@@ -64,6 +68,8 @@ export class RawClient {
 
   /** Waits for the next response frame (without its size), or null if the connection closes first. */
   nextFrame(timeoutMs = 5000): Promise<Uint8Array | null> {
+    const ready = this.unclaimed.shift();
+    if (ready) return Promise.resolve(ready);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(null), timeoutMs);
       this.waiting.push((f) => {
