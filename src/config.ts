@@ -69,6 +69,18 @@ export const FLAGS = {
   "group-max-session-timeout": { kind: "duration", default: "30m", min: 1, description: "Largest session timeout a group member may ask for (group.max.session.timeout.ms)" },
   "group-initial-rebalance-delay": { kind: "duration", default: "3s", min: 0, description: "How long a new group waits for more members before its first rebalance (group.initial.rebalance.delay.ms)" },
   "offsets-retention": { kind: "duration", default: "7d", min: 1, description: "How long committed offsets of an empty group are kept (offsets.retention.minutes)" },
+  "replication-addr": { kind: "addr", description: "Replication listener (host:port); turns on replicated mode: active/standby with another node on the same --s3-bucket" },
+  "replication-advertised-addr": { kind: "hostport", description: "host:port the other node connects to for replication (default: the replication address; localhost for a wildcard host)" },
+  "replication-id": {
+    kind: "string",
+    description: "This node's name in the lease and in log lines (default: the host name)",
+    check: (v) => (/^[A-Za-z0-9._-]{1,128}$/.test(v) ? null : "use 1-128 characters from A-Z a-z 0-9 . _ -"),
+  },
+  "replication-ack-timeout": { kind: "duration", default: "5s", min: 10, description: "How long an acknowledgement waits for the standby's fsync; then the produce fails with KAFKA_STORAGE_ERROR and the primary goes on alone" },
+  "replication-tls-san": { kind: "list", description: "Extra subject alternative name (DNS name or IP) for the replication certificate the first primary generates; repeatable" },
+  "lease-duration": { kind: "duration", default: "15s", min: 100, description: "A primary that could not renew its S3 lease for this long stops; a standby takes over after seeing it unchanged this long" },
+  "lease-renew-interval": { kind: "duration", default: "5s", min: 10, description: "How often the primary renews its S3 lease" },
+  "lease-retry-interval": { kind: "duration", default: "2s", min: 10, description: "How often a standby reads the S3 lease" },
 } as const satisfies Record<string, FlagDef>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -224,6 +236,15 @@ export function resolveConfig(flags: Partial<Record<string, string | boolean | s
   if (cfg.s3?.endpoint) cfg.s3.endpoint = cfg.s3.endpoint.replace(/\/$/, "");
   if (cfg.groupMinSessionTimeoutMs > cfg.groupMaxSessionTimeoutMs) {
     bad("group-min-session-timeout", raws["group-min-session-timeout"]!, "must not exceed --group-max-session-timeout");
+  }
+  if (cfg.replicationAddr && !cfg.s3) {
+    bad("replication-addr", raws["replication-addr"]!, "replicated mode needs --s3-bucket (the lease and the replication certificates live in the bucket)");
+  }
+  if (cfg.leaseRenewIntervalMs * 2 > cfg.leaseDurationMs) {
+    bad("lease-renew-interval", raws["lease-renew-interval"]!, "must be at most half of --lease-duration, so one failed renewal does not cost the lease");
+  }
+  if (cfg.leaseRetryIntervalMs >= cfg.leaseDurationMs) {
+    bad("lease-retry-interval", raws["lease-retry-interval"]!, "must be shorter than --lease-duration");
   }
   if (cfg.walMaxDiskSize !== 0 && cfg.walMaxDiskSize < 2 * cfg.walSegmentMaxBytes) {
     bad("wal-max-disk-size", raws["wal-max-disk-size"]!, "must hold at least two WAL segments (--wal-segment-max-bytes)");

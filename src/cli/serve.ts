@@ -85,6 +85,17 @@ const VALUE_FLAGS: ReadonlyMap<string, string> = new Map(
     .map(([name, f]) => [name, f.kind === "string" ? "" : valueHint(f)]),
 );
 
+/** Every value given to --name (as `--name v` or `--name=v`), in order. */
+export function repeatedValues(rawArgs: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === `--${name}` && i + 1 < rawArgs.length) out.push(rawArgs[++i]!);
+    else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  }
+  return out;
+}
+
 export function fail(message: string): never {
   process.stderr.write(`klite: ${message}\n`);
   process.exit(1);
@@ -107,6 +118,10 @@ export const serve = defineCommand({
         const v = (args as Record<string, unknown>)[name];
         if (v === true) flags[name] = "true"; // bare boolean flag
         else if (typeof v === "string") flags[name] = v;
+      }
+      // citty keeps only the last of a repeated flag: a "list" flag collects every occurrence itself.
+      for (const [name, f] of Object.entries(FLAGS)) {
+        if (f.kind === "list" && flags[name] !== undefined) flags[name] = repeatedValues(rawArgs, name).join(",");
       }
       config = resolveConfig(flags);
     } catch (e) {

@@ -10,7 +10,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import { ObjectNotFound, ObjectStoreError, PreconditionFailed, type ByteRange, type GetResult, type ListResult, type ObjectStore, type PutConditions, type StoredObject } from "./store.ts";
+import { ObjectNotFound, ObjectStoreError, PreconditionFailed, type ByteRange, type GetResult, type ListOptions, type ListResult, type ObjectStore, type PutConditions, type StoredObject } from "./store.ts";
 
 export interface AwsStoreOptions {
   bucket: string;
@@ -71,13 +71,14 @@ export class AwsObjectStore implements ObjectStore {
     }
   }
 
-  async list(prefix: string, opts: { delimiter?: string; startAfter?: string } = {}): Promise<ListResult> {
-    const result: ListResult = { objects: [], prefixes: [] };
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    const result: ListResult = { objects: [], prefixes: [], pages: 0 };
     let token: string | undefined;
     do {
       const out = await this.call(`LIST ${prefix}`, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: opts.delimiter, StartAfter: token ? undefined : opts.startAfter, ContinuationToken: token })),
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: opts.delimiter, StartAfter: token ? undefined : opts.startAfter, ContinuationToken: token, MaxKeys: opts.pageSize })),
       );
+      result.pages!++;
       for (const o of out.Contents ?? []) result.objects.push({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? "" });
       for (const p of out.CommonPrefixes ?? []) result.prefixes.push(p.Prefix!);
       token = out.IsTruncated ? out.NextContinuationToken : undefined;

@@ -35,6 +35,15 @@ export interface ListResult {
   objects: StoredObject[];
   /** With a delimiter: the common prefixes ("directories") one level down. */
   prefixes: string[];
+  /** How many ListObjectsV2 pages it took (when the store knows). */
+  pages?: number;
+}
+
+export interface ListOptions {
+  delimiter?: string;
+  startAfter?: string;
+  /** Keys per page (S3's MaxKeys; default 1000). */
+  pageSize?: number;
 }
 
 export interface ObjectStore {
@@ -45,7 +54,7 @@ export interface ObjectStore {
   get(key: string, range?: ByteRange, ifMatch?: string): Promise<GetResult>;
   head(key: string): Promise<StoredObject | null>;
   /** Every key under prefix (all pages), in key order; with a delimiter, one level only. */
-  list(prefix: string, opts?: { delimiter?: string; startAfter?: string }): Promise<ListResult>;
+  list(prefix: string, opts?: ListOptions): Promise<ListResult>;
   /** Deleting a missing key succeeds (as S3 does). */
   delete(key: string): Promise<void>;
 }

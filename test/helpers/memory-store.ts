@@ -8,6 +8,8 @@ export class MemoryStore implements ObjectStore {
   private n = 0;
   /** Set to make every call fail as S3 being away would. */
   down = false;
+  /** Set to behave like MinIO before 2025-09 (minio/minio#21526): If-Match on a missing key writes it anyway. */
+  ifMatchCreatesMissing = false;
   calls = { put: 0, get: 0, head: 0, list: 0, delete: 0 };
 
   private check(): void {
@@ -20,8 +22,8 @@ export class MemoryStore implements ObjectStore {
     const cur = this.objects.get(key);
     if (cond.ifNoneMatch === "*" && cur) throw new PreconditionFailed(`${key} exists`);
     if (cond.ifMatch !== undefined) {
-      if (!cur) throw new ObjectNotFound(`${key} does not exist`);
-      if (cur.etag !== cond.ifMatch) throw new PreconditionFailed(`${key} has another ETag`);
+      if (!cur && !this.ifMatchCreatesMissing) throw new ObjectNotFound(`${key} does not exist`);
+      if (cur && cur.etag !== cond.ifMatch) throw new PreconditionFailed(`${key} has another ETag`);
     }
     const etag = `"m${++this.n}"`;
     this.objects.set(key, { body: body.slice(), etag });
