@@ -35,7 +35,7 @@ export function walDir(dataDir: string): string {
 
 export async function recover(config: Config, dataDir: string, bucket: Bucket | null, clusterId: string, logger: Logger): Promise<Rooms> {
   const meta = MetadataLog.open(metaPath(dataDir), logger);
-  const catalog = new Catalog(meta);
+  const catalog = new Catalog(meta, config.nodeId);
   const wal = new Wal<Partition>({
     dir: walDir(dataDir),
     segmentMaxBytes: config.walSegmentMaxBytes,

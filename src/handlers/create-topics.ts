@@ -5,22 +5,8 @@
 import * as codec from "../protocol/messages/create-topics.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { CatalogError, type TopicMeta } from "../meta/catalog.ts";
-import { TOPIC_CONFIGS } from "../meta/topic-configs.ts";
+import { describeResource } from "../meta/configs.ts";
 import { defineHandler } from "./handler.ts";
-
-const DYNAMIC_TOPIC_CONFIG = 1;
-const DEFAULT_CONFIG = 5;
-
-/** Every topic config with its value and source, as CreateTopics v5+ reports them. */
-export function describeConfigs(explicit: ReadonlyMap<string, string>): codec.CreatableTopicConfigs[] {
-  return [...TOPIC_CONFIGS].map(([name, d]) => ({
-    name,
-    value: explicit.get(name) ?? d.default,
-    readOnly: false,
-    configSource: explicit.has(name) ? DYNAMIC_TOPIC_CONFIG : DEFAULT_CONFIG,
-    isSensitive: false,
-  }));
-}
 
 class Refused extends Error {
   constructor(readonly code: number, message: string) {
@@ -72,7 +58,7 @@ export default defineHandler<codec.CreateTopicsRequest, codec.CreateTopicsRespon
           const partitions = partitionCount(t, nodeId, config.defaultPartitions);
           if (req.validateOnly) {
             catalog.validateNewTopic(t.name, partitions, configs);
-            created = { name: t.name, id: "00000000000000000000000000000000", partitions, configs: new Map(configs as [string, string][]) };
+            created = { name: t.name, id: "00000000000000000000000000000000", partitions, configs: catalog.topicConfigs(configs as [string, string][]) };
           } else {
             created = await catalog.createTopic(t.name, partitions, configs);
             logger.info(`created topic ${t.name} with ${partitions} partitions for ${ctx.remote}`);
@@ -90,7 +76,7 @@ export default defineHandler<codec.CreateTopicsRequest, codec.CreateTopicsRespon
           topicConfigErrorCode: 0,
           numPartitions: created.partitions,
           replicationFactor: 1,
-          configs: describeConfigs(created.configs),
+          configs: describeResource(ctx.broker, { kind: "topic", topic: created }, null).map((e) => ({ name: e.name, value: e.value, readOnly: e.readOnly, configSource: e.source, isSensitive: e.isSensitive })),
         };
       }),
     );

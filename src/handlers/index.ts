@@ -22,10 +22,14 @@ import offsetDelete from "./offset-delete.ts";
 import listGroups from "./list-groups.ts";
 import describeGroups from "./describe-groups.ts";
 import deleteGroups from "./delete-groups.ts";
+import describeConfigs from "./describe-configs.ts";
+import alterConfigs from "./alter-configs.ts";
+import incrementalAlterConfigs from "./incremental-alter-configs.ts";
 
 const ALL: Handler[] = [
   produce, fetch, listOffsets, metadata, apiVersions, createTopics, deleteTopics, initProducerId, createPartitions, describeCluster,
   findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, offsetDelete, listGroups, describeGroups, deleteGroups,
+  describeConfigs, alterConfigs, incrementalAlterConfigs,
 ];
 
 export const HANDLERS: ReadonlyMap<number, Handler> = new Map(ALL.map((h) => [h.codec.API_KEY, h]));

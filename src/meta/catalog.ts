@@ -1,4 +1,5 @@
-// The topic catalog: topics (name, id, partition count, explicit configs) and producer-id blocks, kept in the
+// The topic catalog: topics (name, id, partition count, explicit configs), the broker's dynamic configs (topic
+// defaults set with AlterConfigs on the broker, see broker-configs.ts) and producer-id blocks, kept in the
 // metadata log. Every change is a record; it takes effect when the record is durable, and listeners (the log
 // room) hear of it then. Validation happens before the record is written, so a change that reaches the log is
 // always applicable.
@@ -6,13 +7,14 @@ import type { MetaOwner, MetadataLog } from "./metadata-log.ts";
 import type { RawRecord } from "./records.ts";
 import { CATALOG_RECORD_TYPES, decodeCatalogRecord, type CatalogRecord } from "./catalog-records.ts";
 import { ZERO_UUID, type Uuid } from "../protocol/codec.ts";
-import { topicConfig, validateTopicConfigs } from "./topic-configs.ts";
+import { BROKER_CONFIGS } from "./broker-configs.ts";
+import { TopicConfigs, topicConfig, validateTopicConfigs } from "./topic-configs.ts";
 
 export interface TopicMeta {
   name: string;
   id: Uuid;
   partitions: number;
-  /** Explicitly set configs (defaults are not stored). */
+  /** Explicitly set configs (defaults are not stored); topicConfig() resolves through what the broker sets. */
   configs: Map<string, string>;
 }
 
@@ -66,8 +68,17 @@ export class Catalog implements MetaOwner<CatalogRecord> {
   private nextProducerId = 0;
   private producerIdLimit = 0;
   private producerIdBlock: Promise<void> | null = null;
+  /** Dynamic broker configs by entity: this node's id, or "" for the cluster default. */
+  private readonly brokerDynamic = new Map<string, ReadonlyMap<string, string>>();
+  /** What topics inherit from the dynamic broker configs, by topic config name (shared by every TopicConfigs). */
+  private readonly inherited = new Map<string, string>();
+  private changes: Promise<void> = Promise.resolve();
 
-  constructor(private readonly meta: MetadataLog) {
+  constructor(
+    private readonly meta: MetadataLog,
+    /** This broker's id: its own dynamic configs win over the cluster default. */
+    readonly nodeId = 0,
+  ) {
     meta.register(this);
   }
 
@@ -88,6 +99,14 @@ export class Catalog implements MetaOwner<CatalogRecord> {
   }
   config(t: TopicMeta, name: string): string {
     return topicConfig(t.configs, name);
+  }
+  /** The dynamic configs set for `entity`: String(nodeId), or "" for the cluster default. */
+  brokerConfigs(entity: string): ReadonlyMap<string, string> {
+    return this.brokerDynamic.get(entity) ?? new Map();
+  }
+  /** Explicit configs as a topic holds them (inheriting the broker's dynamic topic defaults). */
+  topicConfigs(entries: Iterable<readonly [string, string]>): TopicConfigs {
+    return new TopicConfigs(entries, this.inherited);
   }
 
   // --- changes ---------------------------------------------------------------------------------------------
@@ -153,6 +172,31 @@ export class Catalog implements MetaOwner<CatalogRecord> {
     await this.meta.append({ type: "topic-configs", id: t.id, configs: Object.fromEntries(configs) });
   }
 
+  /** Runs config changes one at a time (each reads the current configs, then writes the new ones). */
+  oneAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changes.then(change, change);
+    this.changes = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Replaces the dynamic configs of a broker entity (validated by the caller, see configs.ts). */
+  async setBrokerConfigs(entity: string, configs: ReadonlyMap<string, string>): Promise<void> {
+    await this.meta.append({ type: "broker-configs", node: entity, configs: Object.fromEntries(configs) });
+  }
+
+  /** Recomputes what topics inherit from the broker and tells the listeners (every topic's configs changed). */
+  private brokerConfigsChanged(): void {
+    const mine = this.brokerConfigs(String(this.nodeId));
+    const cluster = this.brokerConfigs("");
+    this.inherited.clear();
+    for (const [name, d] of BROKER_CONFIGS) {
+      if (!d.dynamic || !d.topic) continue;
+      const v = mine.get(name) ?? cluster.get(name);
+      if (v !== undefined) this.inherited.set(d.topic, v);
+    }
+    for (const t of this.byName.values()) for (const l of this.listeners) l.configsChanged(t);
+  }
+
   /** A fresh producer id. Ids are reserved in blocks so most calls write nothing. */
   async allocateProducerId(): Promise<number> {
     while (this.nextProducerId >= this.producerIdLimit) {
@@ -176,7 +220,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
   apply(rec: CatalogRecord): void {
     switch (rec.type) {
       case "topic": {
-        const t: TopicMeta = { name: rec.name, id: rec.id, partitions: rec.partitions, configs: new Map(Object.entries(rec.configs)) };
+        const t: TopicMeta = { name: rec.name, id: rec.id, partitions: rec.partitions, configs: this.topicConfigs(Object.entries(rec.configs)) };
         if (this.byName.has(t.name) || this.byId.has(t.id)) return;
         this.byName.set(t.name, t);
         this.byId.set(t.id, t);
@@ -194,7 +238,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
       case "topic-configs": {
         const t = this.byId.get(rec.id);
         if (!t) return;
-        t.configs = new Map(Object.entries(rec.configs));
+        t.configs = this.topicConfigs(Object.entries(rec.configs));
         for (const l of this.listeners) l.configsChanged(t);
         return;
       }
@@ -205,6 +249,12 @@ export class Catalog implements MetaOwner<CatalogRecord> {
         const previous = t.partitions;
         t.partitions = n;
         for (const l of this.listeners) l.partitionsAdded(t, previous);
+        return;
+      }
+      case "broker-configs": {
+        if (Object.keys(rec.configs).length) this.brokerDynamic.set(rec.node, new Map(Object.entries(rec.configs)));
+        else this.brokerDynamic.delete(rec.node);
+        this.brokerConfigsChanged();
         return;
       }
       case "producer-ids": {
@@ -231,6 +281,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
       recs.push({ type: "topic", name: t.name, id: t.id, partitions: t.partitions, configs: Object.fromEntries(t.configs) });
     }
     if (this.producerIdLimit > 0) recs.push({ type: "producer-ids", limit: this.producerIdLimit });
+    for (const [node, configs] of this.brokerDynamic) recs.push({ type: "broker-configs", node, configs: Object.fromEntries(configs) });
     return recs;
   }
 }

@@ -4,7 +4,7 @@
 // malformed record is refused with a message naming it instead of being half-applied.
 //
 // Owners and their records:
-//   catalog      meta/catalog-records.ts   topic, topic-deleted, topic-configs, partitions, producer-ids
+//   catalog      meta/catalog-records.ts   topic, topic-deleted, topic-configs, partitions, producer-ids, broker-configs
 //   log          log/records.ts            log-start, producers
 //   coordinator  groups/records.ts         group, group-deleted
 //   offsets      groups/records.ts         offset, offset-deleted
