@@ -25,11 +25,15 @@ import deleteGroups from "./delete-groups.ts";
 import describeConfigs from "./describe-configs.ts";
 import alterConfigs from "./alter-configs.ts";
 import incrementalAlterConfigs from "./incremental-alter-configs.ts";
+import deleteRecords from "./delete-records.ts";
+import describeLogDirs from "./describe-log-dirs.ts";
+import offsetForLeaderEpoch from "./offset-for-leader-epoch.ts";
+import describeProducers from "./describe-producers.ts";
 
 const ALL: Handler[] = [
   produce, fetch, listOffsets, metadata, apiVersions, createTopics, deleteTopics, initProducerId, createPartitions, describeCluster,
   findCoordinator, joinGroup, syncGroup, heartbeat, leaveGroup, offsetCommit, offsetFetch, offsetDelete, listGroups, describeGroups, deleteGroups,
-  describeConfigs, alterConfigs, incrementalAlterConfigs,
+  describeConfigs, alterConfigs, incrementalAlterConfigs, deleteRecords, describeLogDirs, offsetForLeaderEpoch, describeProducers,
 ];
 
 export const HANDLERS: ReadonlyMap<number, Handler> = new Map(ALL.map((h) => [h.codec.API_KEY, h]));

@@ -1,5 +1,7 @@
-// ListOffsets: v1-8. Special timestamps: -1 latest (high watermark; the same for read_committed until
-// transactions exist), -2 earliest (log start), -3 max timestamp (v7+), -4 earliest local (v8+, = log start).
+// ListOffsets: v1-10. Special timestamps: -1 latest (high watermark; the same for read_committed until
+// transactions exist), -2 earliest (log start), -3 max timestamp (v7+), -4 earliest local (v8+: the first offset on
+// this node's disk; below it only S3 has the data), -5 latest tiered (v9+, KIP-1005: the last offset in S3, -1 with
+// no S3 tier or nothing flushed yet). v10 adds a timeout for remote lookups (S3 lookups are awaited either way).
 // A timestamp >= 0 finds the first record whose timestamp is at or after it (looking inside the batch).
 // Not found: offset -1, timestamp -1, as Kafka answers. Lookups that reach into S3 are awaited; an S3 failure
 // answers KAFKA_STORAGE_ERROR for that partition, a stored batch that cannot be read CORRUPT_MESSAGE.
@@ -12,7 +14,7 @@ import { defineHandler } from "./handler.ts";
 export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse>({
   codec,
   minVersion: 1,
-  maxVersion: 8,
+  maxVersion: 10,
   standby(req) {
     const topics = req.topics.map((rt) => ({
       name: rt.name,
@@ -55,7 +57,14 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
           }
           case -4:
             if (v < 8) return answer(ErrorCode.UNSUPPORTED_VERSION);
-            return answer(0, p.logStartOffset);
+            return answer(0, log.localLogStart(p));
+          case -5: {
+            if (v < 9) return answer(ErrorCode.UNSUPPORTED_VERSION);
+            const last = log.lastTieredOffset(p);
+            return last < 0 ? { ...answer(0), leaderEpoch: -1 } : answer(0, last);
+          }
+          case -6: // earliest pending upload: ListOffsets v11, which klite does not serve
+            return answer(ErrorCode.UNSUPPORTED_VERSION);
         }
         if (ts < 0) return answer(ErrorCode.INVALID_REQUEST);
         return found(() => log.offsetForTimestamp(p, ts), answer);

@@ -17,6 +17,7 @@ import type { Logger } from "../logger.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
 import { validateRecords, type RecordError } from "./validator.ts";
+import { hasCleanupPolicy } from "../meta/topic-configs.ts";
 import type { Uuid } from "../protocol/codec.ts";
 import { Partition, TopicState } from "./partition.ts";
 import type { ReplayedEntry, Wal, WalEntry, WalError, WalListener } from "../wal/wal.ts";
@@ -145,14 +146,12 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
 
   /** Offsets below `end` of p are now in S3 (their record is durable); `since` is when the batches were taken. */
   markFlushed(p: Partition, end: number, bytes: number, since: number): void {
+    void bytes; // counted again from the index: DeleteRecords may have dropped some of them during the PUT
     if (end <= p.flushedOffset) return;
     p.flushedOffset = end;
-    const freed = Math.min(bytes, p.unflushedBytes);
-    p.unflushedBytes -= freed;
-    this.unflushedBytes -= freed;
+    this.recountUnflushed(p);
     // Whatever is left arrived after the flush took its batches (or did not fit the object): age it from then.
     p.unflushedSince = p.unflushedBytes > 0 ? since : 0;
-    this.wal.resume();
   }
 
   /** Deletes the WAL segments whose every batch is in S3; returns how many went. */
@@ -430,6 +429,56 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     return this.wal.read(idx.seg[slot]!, idx.pos[slot]!, idx.size[slot]!, idx.chunk[slot]!);
   }
 
+  // --- what admin APIs report and change (DeleteRecords, ListOffsets -4/-5, OffsetForLeaderEpoch, DescribeLogDirs) ---
+
+  /**
+   * DeleteRecords: moves p's log start to `offset` (-1: the high watermark), as Kafka's deleteRecordsOnLeader does.
+   * Fetch and ListOffsets follow once the record is durable; S3 objects wholly below it go at the next retention
+   * check. Resolves with the log start after the move (a lower offset than the current start changes nothing).
+   */
+  async deleteRecords(p: Partition, offset: number): Promise<{ ok: true; lowWatermark: number } | { ok: false; code: number; message: string }> {
+    if (!hasCleanupPolicy(p.topic.meta.configs, "delete")) {
+      return { ok: false, code: ErrorCode.POLICY_VIOLATION, message: `Records of partition ${p} can not be deleted due to the configured policy` };
+    }
+    const target = offset === -1 ? p.highWatermark : offset;
+    if (target < 0) return { ok: false, code: ErrorCode.OFFSET_OUT_OF_RANGE, message: `The offset ${target} for partition ${p} is not valid` };
+    if (target > p.highWatermark) {
+      return { ok: false, code: ErrorCode.OFFSET_OUT_OF_RANGE, message: `Cannot increment the log start offset to ${target} of partition ${p} since it is larger than the high watermark ${p.highWatermark}` };
+    }
+    // Other requests interleave while the record is written; the start only ever moves forward.
+    if (target > p.logStartOffset) await this.meta.append({ type: "log-start", topic: p.topic.meta.id, partition: p.id, offset: target });
+    return { ok: true, lowWatermark: p.logStartOffset };
+  }
+
+  /** The first offset this node's disk holds for p (ListOffsets earliest-local, -4); below it, only S3 has the data. */
+  localLogStart(p: Partition): number {
+    const idx = p.index;
+    return idx.length === 0 ? p.highWatermark : Math.max(p.logStartOffset, idx.base[idx.start]!);
+  }
+
+  /** The highest offset S3 holds for p (ListOffsets latest-tiered, -5; KIP-1005), -1 when none or without S3. */
+  lastTieredOffset(p: Partition): number {
+    return this.cold === null ? -1 : this.cold.end(p) - 1;
+  }
+
+  /** Bytes of p's batches on this node's disk (DescribeLogDirs). */
+  localBytes(p: Partition): number {
+    const idx = p.index;
+    let n = 0;
+    for (let i = idx.start; i < idx.end; i++) n += idx.size[i]!;
+    return n;
+  }
+
+  /**
+   * OffsetForLeaderEpoch (Kafka's LeaderEpochFileCache.endOffsetFor): every batch was written in epoch LEADER_EPOCH,
+   * so that epoch ends at the high watermark; a later epoch is unknown, -1 asks for nothing.
+   */
+  endOffsetForEpoch(p: Partition, epoch: number): { leaderEpoch: number; endOffset: number } {
+    if (epoch === LEADER_EPOCH) return { leaderEpoch: LEADER_EPOCH, endOffset: p.highWatermark };
+    if (epoch < LEADER_EPOCH && epoch !== -1) return { leaderEpoch: epoch, endOffset: p.logStartOffset };
+    return { leaderEpoch: -1, endOffset: -1 };
+  }
+
   // --- start-up --------------------------------------------------------------------------------------------
 
   /** Rebuilds indexes, offsets and producer state from the WAL (after the metadata log was replayed). */
@@ -458,7 +507,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     const h = readBatchHeader(e.batch);
     const last = e.baseOffset + h.lastOffsetDelta;
     if (last < p.logStartOffset) return;
-    if (e.baseOffset < p.nextOffset) {
+    // DeleteRecords may have put the log start inside a batch: that batch starts below it and is the first one kept.
+    const holdsLogStart = p.index.length === 0 && e.baseOffset < p.logStartOffset;
+    if (e.baseOffset < p.nextOffset && !holdsLogStart) {
       this.logger.warn(`WAL replay: ${p} batch at ${e.baseOffset} overlaps offsets up to ${p.nextOffset - 1}; skipped`);
       return;
     }
@@ -520,9 +571,21 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
       if (p.flushedOffset < offset) p.flushedOffset = offset;
       if (p.nextOffset < offset) p.nextOffset = offset;
       if (p.highWatermark < offset) p.highWatermark = offset;
+      if (this.cold !== null && p.unflushedBytes > 0) this.recountUnflushed(p); // DeleteRecords may drop unflushed data
     } else if (rec.type === "producers") {
       p.producers.restore(rec.states);
     }
+  }
+
+  /** Unflushed bytes of p after batches left its index without going to S3 (the log start moved past them). */
+  private recountUnflushed(p: Partition): void {
+    const idx = p.index;
+    let n = 0;
+    for (let i = idx.find(p.flushedOffset); i >= 0 && i < idx.end; i++) n += idx.size[i]!;
+    this.unflushedBytes -= p.unflushedBytes - n;
+    p.unflushedBytes = n;
+    if (n === 0) p.unflushedSince = 0;
+    this.wal.resume();
   }
 
   snapshot(): LogRecord[] {

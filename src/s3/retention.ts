@@ -2,7 +2,8 @@
 //   retention.ms    (default 7 days, -1 = forever): leading objects whose max timestamp is older than now - ms go;
 //   retention.bytes (default -1 = unlimited): leading objects go while the partition (objects + unflushed data)
 //                   stays at or above the limit without them.
-// Only topics whose cleanup.policy includes "delete". Data not yet in S3 is never deleted. One metadata-log append
+// Only topics whose cleanup.policy includes "delete". Data not yet in S3 is never deleted. Objects wholly below a log
+// start that DeleteRecords moved are deleted at the same check. One metadata-log append
 // moves each partition's log start offset and drops the objects from the manifest together (ListOffsets earliest
 // and Fetch follow at once); the objects are deleted from the bucket afterwards by the garbage collector, and a
 // crash in between only delays that (the garbage list is in the metadata log).
@@ -35,16 +36,23 @@ export function retentionStart(p: Partition, po: PartitionObjects, now: number):
 /** Applies retention to every partition; returns how many partitions moved their log start. */
 export async function applyRetention(partitions: Iterable<Partition>, manifest: Manifest, meta: RecordSink, logger: Logger, now = Date.now()): Promise<number> {
   const recs: MetaRecord[] = [];
+  let moved = 0;
   for (const p of partitions) {
     if (p.deleted) continue;
-    const start = retentionStart(p, manifest.of(p), now);
-    if (start === null || start <= p.logStartOffset) continue;
+    const po = manifest.of(p);
+    const start = retentionStart(p, po, now);
     const t = p.topic.meta.id;
-    recs.push({ type: "s3-trim", t, p: p.id, before: start }, { type: "log-start", topic: t, partition: p.id, offset: start });
-    logger.info(`retention: ${p} now starts at offset ${start}`);
+    if (start !== null && start > p.logStartOffset) {
+      recs.push({ type: "s3-trim", t, p: p.id, before: start }, { type: "log-start", topic: t, partition: p.id, offset: start });
+      logger.info(`retention: ${p} now starts at offset ${start}`);
+      moved++;
+    } else if (po.entries.length && po.entries[0]!.last < p.logStartOffset) {
+      // DeleteRecords moved the log start (whatever the cleanup policy): objects wholly below it go.
+      recs.push({ type: "s3-trim", t, p: p.id, before: p.logStartOffset });
+    }
   }
   if (recs.length) await meta.append(...recs);
-  return recs.length / 2;
+  return moved;
 }
 
 const GC_BATCH = 500;
