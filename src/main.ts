@@ -8,9 +8,12 @@ import { plainUsage } from "./cli/usage.ts";
 import { bench } from "./cli/bench.ts";
 import { doctor } from "./cli/doctor.ts";
 import { joinBooleanValues, serve } from "./cli/serve.ts";
+import { versionLine } from "./version.ts";
 
 const argv = process.argv.slice(2);
-if (argv[0] === "bench" || argv[0] === "doctor") {
+if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
+  console.log(versionLine());
+} else if (argv[0] === "bench" || argv[0] === "doctor") {
   await runMain(argv[0] === "bench" ? bench : doctor, { rawArgs: argv.slice(1), showUsage: async (cmd, parent) => console.log(`${plainUsage(await renderUsage(cmd, parent))}\n`) });
 } else {
   // `klite --help` also lists the commands.

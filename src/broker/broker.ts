@@ -22,9 +22,9 @@ import { openBucket } from "./wiring-s3.ts";
 import { closeRooms, recover, type Rooms } from "./wiring-rooms.ts";
 import { becomePrimary, type PrimaryRole } from "./wiring-primary.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
-import pkg from "../../package.json" with { type: "json" };
+import { VERSION } from "../version.ts";
 
-export const VERSION: string = pkg.version;
+export { VERSION };
 const SHUTDOWN_DEADLINE_MS = 10_000;
 /** How long shutdown keeps trying to get the last unflushed data and the metadata log into S3. */
 const S3_SHUTDOWN_DEADLINE_MS = 30_000;

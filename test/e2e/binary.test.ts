@@ -32,7 +32,7 @@ describe("dist/klite in an empty directory without Bun or Node", () => {
   test("--version and --help (every flag, its variable and default)", () => {
     const v = runExe(["--version"]);
     expect(v.code).toBe(0);
-    expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(v.out.trim()).toMatch(/^klite \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown)\)$/);
     const h = runExe(["--help"]);
     expect(h.code).toBe(0);
     for (const s of ["--listen", "KLITE_LISTEN", ":9092", "--data-dir", "./data", "--wal-sync-interval", "0ms", "--max-request-size", "100MiB", "--auto-create-topics", "--health-addr"]) {
