@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm test: the whole suite (unit, integration with real clients, e2e on the compiled binary). Test peers are
 # installed on first use (see test/helpers/peers.ts). Ends with one line "N passed, N failed, N skipped", counted from bun's
-# JUnit report. Extra arguments go to `bun test` (e.g. a path filter).
+# JUnit report. Extra arguments go to `bun test` (e.g. a path filter). The test root and preload are in bunfig.toml;
+# the per-test timeout stays here (bun reads none from bunfig.toml).
 set -u
 cd "$(dirname "$0")/.."
 BUN=node_modules/.bin/bun
