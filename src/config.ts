@@ -42,6 +42,11 @@ export const FLAGS = {
   "auto-create-topics": { kind: "bool", default: "true", description: "Create unknown topics when clients ask for their metadata" },
   "log-level": { kind: "enum", default: "info", options: ["silent", "error", "warn", "info", "debug", "trace"], description: "Log level" },
   "health-addr": { kind: "addr", description: "Address for the /livez and /readyz HTTP endpoints (off when empty)" },
+  "label-selector": {
+    kind: "string",
+    description: "Kubernetes label selector of this broker's sibling pods: with POD_NAME set, a new primary removes a stale klite.io/role=primary label from them",
+    check: (v) => (/^[A-Za-z0-9._/=!,() -]+$/.test(v) ? null : "expected a label selector such as app.kubernetes.io/name=klite,app.kubernetes.io/instance=klite"),
+  },
   "max-request-size": { kind: "size", default: "100MiB", min: 1024, description: "Largest request frame accepted; larger frames close the connection" },
   "wal-sync-interval": { kind: "duration", default: "0ms", min: 0, description: "How long writes are collected before one write+fsync (0: as soon as the previous fsync is done)" },
   "wal-segment-max-bytes": { kind: "size", default: "64MiB", min: 64 * 1024, description: "WAL segment size" },

@@ -4,6 +4,7 @@ import { defineCommand, type ArgsDef } from "citty";
 import { ConfigError, FLAGS, envName, resolveConfig } from "../config.ts";
 import { Broker, VERSION } from "../broker/broker.ts";
 import { createLogger } from "../logger.ts";
+import { podRoleObservers } from "../broker/wiring-k8s.ts";
 
 /** What a flag's value looks like, for --help and for "expects a value" errors. */
 function valueHint(f: { kind: string; options?: readonly string[] }): string {
@@ -131,7 +132,7 @@ export const serve = defineCommand({
     const logger = createLogger(config.logLevel);
     let broker: Broker;
     try {
-      broker = await Broker.start(config, logger);
+      broker = await Broker.start(config, logger, { observers: await podRoleObservers(config, process.env, logger) });
     } catch (e) {
       // A flag whose value turned out unusable (address in use, data dir not writable) reads like a bad flag.
       if (e instanceof ConfigError) fail(e.message);
