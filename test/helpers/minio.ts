@@ -3,11 +3,11 @@
 // and stopped by pid. Buckets are created through the S3 API. The pinned version returns 404 for a PutObject with
 // If-Match on a missing key (minio/minio#21526, fixed 2025-08); the contract suite keeps a test of exactly that.
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { tempDir } from "./broker.ts";
-import { PEERS_DIR, peer, run, which, type PeerResult } from "./peers.ts";
+import { freePort, goInstall, peer, type PeerResult } from "./peers.ts";
 import { AwsObjectStore } from "../../src/s3/aws-store.ts";
 import { s3Config, type S3Config } from "../../src/config.ts";
 
@@ -18,37 +18,14 @@ export const MINIO_PASSWORD = "klite-test-secret";
 
 let binary: string | null = null;
 
-async function install(): Promise<string> {
-  const dir = join(PEERS_DIR, `minio-${MINIO_VERSION}`);
-  const bin = join(dir, "minio");
-  if (existsSync(bin)) return bin;
-  const go = which("go");
-  if (!go) throw new Error("go is not on PATH (needed to build MinIO)");
-  // Build into a private directory, then rename: a concurrent test process sees either nothing or the binary.
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  mkdirSync(tmp, { recursive: true });
-  try {
-    await run([go, "install", `github.com/minio/minio@${MINIO_VERSION}`], { env: { GOBIN: tmp, CGO_ENABLED: "0" }, timeoutMs: 40 * 60_000 });
-    mkdirSync(dir, { recursive: true });
-    if (!existsSync(bin)) renameSync(join(tmp, "minio"), bin);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return bin;
+function install(): Promise<string> {
+  return goInstall(`minio-${MINIO_VERSION}`, `github.com/minio/minio@${MINIO_VERSION}`);
 }
 
 export async function minio(): Promise<PeerResult> {
   const r = await peer(MINIO_PEER_NAME, install);
   if (r.ok) binary = r.path;
   return r;
-}
-
-/** A free TCP port on 127.0.0.1 (bound and released; MinIO binds it right after). */
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
 }
 
 export interface MinioServer {

@@ -73,6 +73,36 @@ export async function buildOnce(prefix: string, sources: string[], build: (dir: 
   return dir;
 }
 
+/**
+ * `go install <pkg>@<version>` once into PEERS_DIR/<dirName>/<bin> (built into a private directory, then renamed
+ * into place, so a concurrent test process sees nothing or the binary). Resolves with the binary's path.
+ */
+export async function goInstall(dirName: string, pkgAtVersion: string, opts: { flags?: string[]; timeoutMs?: number } = {}): Promise<string> {
+  if (!which("go")) throw new Error(`go is not on PATH (needed to build ${pkgAtVersion})`);
+  const name = pkgAtVersion.replace(/@.*$/, "").split("/").pop()!;
+  const dir = join(PEERS_DIR, dirName);
+  const bin = join(dir, name);
+  if (existsSync(bin)) return bin;
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await run(["go", "install", ...(opts.flags ?? []), pkgAtVersion], { env: { GOBIN: tmp, CGO_ENABLED: "0" }, timeoutMs: opts.timeoutMs ?? 40 * 60_000 });
+    mkdirSync(dir, { recursive: true });
+    if (!existsSync(bin)) renameSync(join(tmp, name), bin);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return bin;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; the server under test binds it right after). */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
 /** Runs a command; resolves with stdout, rejects with its stderr tail on a non-zero exit. */
 export async function run(cmd: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {}): Promise<string> {
   const proc = Bun.spawn(cmd, {
