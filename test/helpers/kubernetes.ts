@@ -115,6 +115,10 @@ export interface Cluster {
   kubeconfig: string;
   /** The API server's serving certificate (it is its own CA). */
   caFile: string;
+  /** The admin's bearer token. */
+  token: string;
+  /** One API request as the admin (JSON in and out; merge patches with `patch`); rejects on a non-2xx status. */
+  api<T = any>(method: string, path: string, body?: unknown, opts?: { patch?: boolean; allow404?: boolean }): Promise<T>;
   /** kubectl with the admin kubeconfig; resolves with stdout, rejects with stderr. */
   kubectl(args: string[], opts?: { stdin?: string; timeoutMs?: number }): Promise<string>;
   /** kubectl ... -o json, parsed. */
@@ -200,11 +204,25 @@ export async function startCluster(opts: { controllers?: boolean; serviceCluster
       return r.status === 200;
     }, procs, logs, 120_000);
     const kubeconfig = join(dir, "admin.kubeconfig");
+    const ca = readFileSync(caFile, "utf8");
     const cluster: Cluster = {
       dir,
       server,
       kubeconfig,
       caFile,
+      token,
+      async api(method, path, body, o = {}) {
+        const r = await fetch(`${server}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, "content-type": o.patch ? "application/merge-patch+json" : "application/json", accept: "application/json" },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          tls: { ca },
+        });
+        if (r.status === 404 && o.allow404) return null as never;
+        const text = await r.text();
+        if (!r.ok) throw new Error(`${method} ${path}: HTTP ${r.status}: ${text.slice(0, 500)}`);
+        return (text ? JSON.parse(text) : null) as never;
+      },
       kubectl: (args, o = {}) => run([binary("kubectl"), `--kubeconfig=${kubeconfig}`, ...args], { stdin: o.stdin, timeoutMs: o.timeoutMs ?? 60_000 }),
       json: async (args) => JSON.parse(await cluster.kubectl([...args, "-o", "json"])),
       helm: (args, o = {}) =>
@@ -224,7 +242,7 @@ export async function startCluster(opts: { controllers?: boolean; serviceCluster
       start("kube-controller-manager", [
         binary("kube-controller-manager"), `--kubeconfig=${kubeconfig}`, "--leader-elect=false",
         "--bind-address=127.0.0.1", `--secure-port=${freePort()}`, `--service-account-private-key-file=${join(dir, "sa.key")}`,
-        `--root-ca-file=${caFile}`, "--controllers=*,-node-lifecycle-controller", "--concurrent-endpointslice-syncs=2",
+        `--root-ca-file=${caFile}`, "--controllers=*,-node-lifecycle-controller",
       ]);
       // Ready once it has created the default service account (its serviceaccount controller is running).
       await waitFor("kube-controller-manager", async () => {
