@@ -51,6 +51,7 @@ export const FLAGS = {
   "wal-sync-interval": { kind: "duration", default: "0ms", min: 0, description: "How long writes are collected before one write+fsync (0: as soon as the previous fsync is done)" },
   "wal-segment-max-bytes": { kind: "size", default: "64MiB", min: 64 * 1024, description: "WAL segment size" },
   "wal-max-disk-size": { kind: "size", default: "0", min: 0, description: "Delete the oldest WAL segments beyond this total (0 = unlimited)" },
+  "accept-data-loss": { kind: "bool", default: "false", description: "Start even though damaged WAL entries or metadata-log records have no second copy (S3): the damaged offsets are marked lost (consumers reading them get CORRUPT_MESSAGE) and logged; without it such a start is refused" },
   "chunk-pool-memory": { kind: "size", default: "512MiB", min: 1024 * 1024, description: "Memory for recently written batches (tail reads are served from it); with S3, bounds the data not yet flushed: an early flush starts at 75%, producers wait when it is full" },
   "s3-bucket": {
     kind: "string",

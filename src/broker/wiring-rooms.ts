@@ -61,7 +61,7 @@ export async function recover(config: Config, dataDir: string, bucket: Bucket | 
       bucket.restored = false; // once: a later recovery (of a standby) starts from what the primary sent
       await tier.reconcile();
     }
-    const replay = await log.replayWal();
+    const replay = await log.replayWal({ acceptDataLoss: config.acceptDataLoss });
     await wal.start();
     return { meta, catalog, wal, log, groups, offsets, tier, recovered: { metaRecords, walEntries: replay.entries, walSegments: replay.segments } };
   } catch (e) {

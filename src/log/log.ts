@@ -15,12 +15,13 @@ import type { RawRecord } from "../meta/records.ts";
 import { LOG_RECORD_TYPES, decodeLogRecord, type LogRecord } from "./records.ts";
 import type { Logger } from "../logger.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
+import { batches as batchesIn, CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
 import { validateRecords, type RecordError } from "./validator.ts";
 import { hasCleanupPolicy } from "../meta/topic-configs.ts";
 import type { Uuid } from "../protocol/codec.ts";
 import { Partition, TopicState } from "./partition.ts";
-import type { ReplayedEntry, Wal, WalEntry, WalError, WalListener } from "../wal/wal.ts";
+import type { ReplayedEntry, Wal, WalDamage, WalEntry, WalError, WalListener, WalSkip } from "../wal/wal.ts";
+import { DataLossError, describeDamage, describeRange, maxRecordsIn, mergeRanges, refusal, type OffsetRange } from "./damage.ts";
 import { WalEntry as Entry } from "../wal/wal.ts";
 
 export type AppendOutcome =
@@ -59,6 +60,8 @@ export class ColdReadError extends Error {
 }
 
 const OUT_OF_RANGE: ReadOutcome = { code: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
+/** Offsets marked lost after corruption (log/damage.ts): an error, never a silent skip. */
+const LOST: ReadOutcome = { code: ErrorCode.CORRUPT_MESSAGE, records: [], bytes: 0 };
 
 /** Kafka's producer.id.expiration.ms default. */
 const PRODUCER_ID_TTL_MS = 86_400_000;
@@ -72,6 +75,8 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   private poolBytes = Infinity;
   private releasing = false;
   private readonly reportedCorrupt = new Set<string>();
+  /** Damaged WAL ranges accepted as lost (records "wal-skip"): replay passes over them. */
+  private readonly walSkips: WalSkip[] = [];
   /** Bytes of durable batches not yet in S3, over all partitions (0 without an S3 tier). */
   unflushedBytes = 0;
 
@@ -313,6 +318,10 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
    */
   read(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome | Promise<ReadOutcome> {
     if (offset < p.logStartOffset || offset > p.highWatermark) return OUT_OF_RANGE;
+    if (p.holes.length) {
+      const h = p.holeAt(offset);
+      if (h) return h.lost ? LOST : this.readCold(p, offset, maxBytes, minOne); // restored: S3 is the second copy
+    }
     if (offset < this.coldEnd(p)) return this.readCold(p, offset, maxBytes, minOne);
     return this.readLocal(p, offset, maxBytes, minOne);
   }
@@ -328,9 +337,25 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     const r = await this.cold!.read(p, offset, maxBytes, minOne);
     // Other requests ran during the GETs: retention may have moved the log start past offset.
     if (offset < p.logStartOffset) return OUT_OF_RANGE;
-    if (r !== null) return { code: 0, records: r.records, bytes: r.bytes };
+    if (r !== null) return p.holes.length ? this.stopAtLost(p, offset, r) : { code: 0, records: r.records, bytes: r.bytes };
     // S3 holds nothing at or after offset any more (compacted away): the next batch is in the WAL.
     return this.readLocal(p, offset, maxBytes, minOne);
+  }
+
+  /** Cuts a cold read before the first lost range after offset: consumers must meet it, not step over it. */
+  private stopAtLost(p: Partition, offset: number, r: { records: Uint8Array[]; bytes: number }): ReadOutcome {
+    const limit = p.holes.find((h) => h.lost && h.start > offset)?.start ?? Infinity;
+    if (limit === Infinity) return { code: 0, records: r.records, bytes: r.bytes };
+    const records: Uint8Array[] = [];
+    let bytes = 0;
+    for (const data of r.records) {
+      for (const b of batchesIn(data)) {
+        if (b.baseOffset >= limit) return { code: 0, records, bytes };
+        records.push(data.subarray(b.pos, b.pos + b.size));
+        bytes += b.size;
+      }
+    }
+    return { code: 0, records, bytes };
   }
 
   private readLocal(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome {
@@ -339,7 +364,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     const idx = p.index;
     let i = offset < p.highWatermark ? idx.find(offset) : -1;
     if (i < 0) return { code: 0, records, bytes };
+    const limit = p.holes.length ? p.nextHole(offset) : Infinity;
     for (; i < idx.end; i++) {
+      if (idx.base[i]! >= limit) break; // the next batch lies after a hole: the consumer asks for the hole next
       const size = idx.size[i]!;
       if (bytes + size > maxBytes && !(minOne && records.length === 0)) break;
       records.push(this.wal.read(idx.seg[i]!, idx.pos[i]!, size, idx.chunk[i]!));
@@ -352,7 +379,7 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   /** Bytes a fetch from offset would get, counted only up to `enough` (S3-only ranges count as enough). */
   available(p: Partition, offset: number, enough: number): number {
     if (offset >= p.highWatermark) return 0;
-    if (offset < this.coldEnd(p)) return enough;
+    if (offset < this.coldEnd(p) || (p.holes.length && p.holeAt(offset))) return enough;
     const idx = p.index;
     let n = 0;
     for (let i = idx.find(offset); i >= 0 && i < idx.end && n < enough; i++) n += idx.size[i]!;
@@ -482,8 +509,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   // --- start-up --------------------------------------------------------------------------------------------
 
   /** Rebuilds indexes, offsets and producer state from the WAL (after the metadata log was replayed). */
-  async replayWal(): Promise<{ entries: number; segments: number; truncatedBytes: number }> {
-    const stats = await this.wal.replay((e) => this.replayEntry(e));
+  async replayWal(opts: { acceptDataLoss?: boolean } = {}): Promise<{ entries: number; segments: number; truncatedBytes: number; cleanShutdown: boolean }> {
+    const gaps: OffsetRange[] = [];
+    const stats = await this.wal.replay((e) => this.replayEntry(e, gaps), this.walSkips);
     const now = Date.now();
     for (const p of this.partitions()) {
       if (p.nextOffset < p.logStartOffset) p.nextOffset = p.logStartOffset;
@@ -496,12 +524,18 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
         this.unflushedBytes += p.unflushedBytes;
         p.unflushedSince = p.unflushedBytes > 0 ? now : 0;
       }
+    }
+    if (stats.damages.length) await this.recoverDamage(stats.damages, gaps, opts.acceptDataLoss ?? false);
+    else for (const g of gaps) this.logger.warn(`WAL replay: ${this.topics.get(g.topic)?.partitions[g.partition]} has no batch for offsets ${g.start}-${g.end}, though no damage was found`);
+    for (const p of this.partitions()) {
+      // Lost offsets were acknowledged once: new records never get them again.
+      for (const h of p.holes) if (h.lost && p.nextOffset <= h.end) p.nextOffset = h.end + 1;
       p.highWatermark = p.nextOffset;
     }
     return stats;
   }
 
-  private replayEntry(e: ReplayedEntry): void {
+  private replayEntry(e: ReplayedEntry, gaps: OffsetRange[]): void {
     const p = this.topics.get(e.topicId)?.partitions[e.partition];
     if (!p) return; // topic deleted since
     const h = readBatchHeader(e.batch);
@@ -513,9 +547,75 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
       this.logger.warn(`WAL replay: ${p} batch at ${e.baseOffset} overlaps offsets up to ${p.nextOffset - 1}; skipped`);
       return;
     }
+    // Consecutive entries of a partition follow each other; a gap between two is what damage in between took.
+    if (p.index.length > 0 && e.baseOffset > p.nextOffset && !p.holeAt(p.nextOffset)) gaps.push({ topic: e.topicId, partition: e.partition, start: p.nextOffset, end: e.baseOffset - 1 });
     p.index.push(e.baseOffset, last, h.maxTimestamp, e.segment, e.pos, e.batch.length, -1);
     p.nextOffset = last + 1;
     if (h.producerId >= 0) p.producers.replay(h, e.baseOffset, Date.now());
+  }
+
+  /**
+   * Corruption found by replay (log/damage.ts): works out the offsets each damaged range held, serves what S3
+   * holds from there, and for the rest refuses to start (DataLossError) or, with --accept-data-loss, records them
+   * as lost and continues offsets after them.
+   */
+  private async recoverDamage(damages: WalDamage[], gaps: OffsetRange[], accept: boolean): Promise<void> {
+    const affected: OffsetRange[] = [...gaps];
+    const unknown: OffsetRange[] = [];
+    for (const d of damages) {
+      if (d.entries) {
+        for (const u of d.entries) {
+          const p = this.topics.get(u.topicId)?.partitions[u.partition];
+          if (!p || u.lastOffset < p.logStartOffset) continue; // gone since, or below the log start anyway
+          const slot = p.index.find(u.baseOffset);
+          if (slot >= 0 && p.index.base[slot]! <= u.baseOffset) continue; // an intact copy was replayed
+          affected.push({ topic: u.topicId, partition: u.partition, start: Math.max(u.baseOffset, p.logStartOffset), end: u.lastOffset });
+        }
+        continue;
+      }
+      // The damage hit the entries' lengths: any partition with no intact entry after it may have lost records
+      // from its last offset on (partitions with a later entry have their loss as a gap, above).
+      for (const t of this.topics.values()) {
+        for (const p of t.partitions) {
+          const idx = p.index;
+          const lastSlot = idx.end - 1;
+          const after = idx.length > 0 && (idx.seg[lastSlot]! > d.segment || (idx.seg[lastSlot]! === d.segment && idx.pos[lastSlot]! > d.from));
+          if (after) continue;
+          unknown.push({ topic: t.meta.id, partition: p.id, start: p.nextOffset, end: p.nextOffset + maxRecordsIn(d.to - d.from) - 1 });
+        }
+      }
+    }
+    const name = (topic: string) => this.topics.get(topic)?.meta.name ?? topic;
+    const lost: OffsetRange[] = [];
+    const restored: OffsetRange[] = [];
+    for (const r of mergeRanges([...affected, ...unknown])) {
+      const p = this.topics.get(r.topic)!.partitions[r.partition]!;
+      const inS3 = this.cold !== null ? this.cold.end(p) : 0; // S3 holds every offset below this
+      if (r.start < inS3) restored.push({ ...r, end: Math.min(r.end, inS3 - 1) });
+      if (r.end >= inS3) lost.push({ ...r, start: Math.max(r.start, inS3) });
+    }
+    const isUnknown = (r: OffsetRange) => unknown.some((u) => u.topic === r.topic && u.partition === r.partition && r.end >= u.end);
+    const describe = (r: OffsetRange) => (isUnknown(r) ? `${name(r.topic)}-${r.partition} offsets from ${r.start} on (how many is unknown: the damage hit the entries' lengths)` : describeRange(r, name));
+    for (const r of restored) {
+      const p = this.topics.get(r.topic)!.partitions[r.partition]!;
+      p.addHole({ start: r.start, end: r.end, lost: false });
+      this.logger.warn(`WAL corruption: ${describeRange(r, name)} are damaged in the WAL; the S3 tier holds them, reads are served from there`);
+    }
+    if (lost.length === 0) {
+      this.logger.warn(`WAL corruption at ${damages.map(describeDamage).join("; ")}: every affected record is in S3, nothing lost`);
+      return;
+    }
+    if (!accept) throw new DataLossError(refusal(damages, lost.map(describe), this.cold !== null));
+    const recs: LogRecord[] = [];
+    for (const r of lost) {
+      this.logger.error(`DATA LOSS (--accept-data-loss): ${describe(r)} are marked lost; consumers reading them get CORRUPT_MESSAGE, new records continue after them`);
+      recs.push({ type: "lost", topic: r.topic, partition: r.partition, start: r.start, end: r.end });
+    }
+    for (const d of damages) {
+      this.logger.error(`DATA LOSS (--accept-data-loss): ${describeDamage(d)} passed over from now on`);
+      recs.push({ type: "wal-skip", segment: d.segment, from: d.from, to: d.to });
+    }
+    await this.meta.append(...recs); // applied once durable: the holes, and offsets moved past them
   }
 
   /** Wakes every waiting fetch (shutdown). */
@@ -561,13 +661,20 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   }
 
   apply(rec: LogRecord): void {
+    if (rec.type === "wal-skip") {
+      this.walSkips.push({ segment: rec.segment, from: rec.from, to: rec.to });
+      return;
+    }
     const p = this.topics.get(rec.topic)?.partitions[rec.partition];
     if (!p) return;
-    if (rec.type === "log-start") {
+    if (rec.type === "lost") {
+      p.addHole({ start: rec.start, end: rec.end, lost: true }); // offsets continue after it (replayWal)
+    } else if (rec.type === "log-start") {
       const offset = rec.offset;
       if (offset <= p.logStartOffset) return;
       p.logStartOffset = offset;
       p.index.dropBefore(offset);
+      p.holes = p.holes.filter((h) => h.end >= offset);
       if (p.flushedOffset < offset) p.flushedOffset = offset;
       if (p.nextOffset < offset) p.nextOffset = offset;
       if (p.highWatermark < offset) p.highWatermark = offset;
@@ -595,8 +702,11 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
         if (p.logStartOffset > 0) recs.push({ type: "log-start", topic: t.meta.id, partition: p.id, offset: p.logStartOffset });
         const states = p.producers.snapshot(p.highWatermark);
         if (states.length) recs.push({ type: "producers", topic: t.meta.id, partition: p.id, states });
+        for (const h of p.holes) if (h.lost) recs.push({ type: "lost", topic: t.meta.id, partition: p.id, start: h.start, end: h.end });
       }
     }
+    const oldest = this.wal.oldestSegment ?? 0;
+    for (const k of this.walSkips) if (k.segment >= oldest) recs.push({ type: "wal-skip", ...k });
     return recs;
   }
 }

@@ -42,6 +42,13 @@ export class TopicState {
   }
 }
 
+/** Offsets [start, end] the WAL lost to corruption: served from S3 (a second copy), or lost for good. */
+export interface Hole {
+  start: number;
+  end: number;
+  lost: boolean;
+}
+
 export class Partition {
   logStartOffset = 0;
   nextOffset = 0;
@@ -53,6 +60,8 @@ export class Partition {
   /** When the oldest unflushed batch became durable (Date.now()), 0 when there is none. */
   unflushedSince = 0;
   readonly index = new BatchIndex();
+  /** Damaged ranges, in offset order (few: only after corruption, see log/damage.ts). */
+  holes: Hole[] = [];
   readonly producers = new ProducerStates();
   private waiters: Set<() => void> | null = null;
 
@@ -76,6 +85,22 @@ export class Partition {
     if (!w || w.size === 0) return;
     this.waiters = null;
     for (const fn of w) fn();
+  }
+
+  /** The hole holding offset, if any. */
+  holeAt(offset: number): Hole | undefined {
+    for (const h of this.holes) if (h.start <= offset && offset <= h.end) return h;
+    return undefined;
+  }
+
+  /** Start of the first hole after offset (Infinity when none): reads from offset stop there. */
+  nextHole(offset: number): number {
+    for (const h of this.holes) if (h.start > offset) return h.start;
+    return Infinity;
+  }
+
+  addHole(h: Hole): void {
+    this.holes = [...this.holes.filter((x) => x.end < h.start || x.start > h.end), h].sort((a, b) => a.start - b.start);
   }
 
   toString(): string {

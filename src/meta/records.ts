@@ -5,7 +5,7 @@
 //
 // Owners and their records:
 //   catalog      meta/catalog-records.ts   topic, topic-deleted, topic-configs, partitions, producer-ids, broker-configs
-//   log          log/records.ts            log-start, producers
+//   log          log/records.ts            log-start, producers, lost, wal-skip
 //   coordinator  groups/records.ts         group, group-deleted
 //   offsets      groups/records.ts         offset, offset-deleted
 //   manifest     s3/records.ts             s3-object, s3-compacted, s3-trim, s3-cleaned, s3-end, s3-garbage, s3-deleted

@@ -16,7 +16,27 @@ import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from 
 import { join } from "node:path";
 import type { Logger } from "../logger.ts";
 import { ChunkPool, type Reservation } from "./chunk-pool.ts";
-import { ENTRY_HEADER, SEGMENT_HEADER, hasSegmentHeader, parseEntry, segmentFileName, writeEntry, writeSegmentHeader } from "./entry.ts";
+import { ENTRY_HEADER, FORMAT, SEGMENT_HEADER, readUnverified, segmentFileName, segmentFormat, writeEntry, writeSegmentHeader } from "./entry.ts";
+import { clearClosedMark, couldBeTorn, readClosedMark, scanSegment, segmentHasData, writeClosedMark, type SegmentScan, type WalDamage } from "./recovery.ts";
+
+export type { WalDamage } from "./recovery.ts";
+
+/** A damaged range accepted earlier with --accept-data-loss (recorded in the metadata log): replay passes over it. */
+export interface WalSkip {
+  segment: number;
+  from: number;
+  to: number;
+}
+
+export interface WalReplay {
+  entries: number;
+  segments: number;
+  truncatedBytes: number;
+  /** Corruption found (torn tails are cut and not listed): the caller restores, refuses or accepts it. */
+  damages: WalDamage[];
+  /** The WAL was closed cleanly last time. */
+  cleanShutdown: boolean;
+}
 
 export class WalError extends Error {
   override name = "WalError";
@@ -128,6 +148,8 @@ export class Wal<M> {
   private readonly pool: ChunkPool;
   private readonly maxGroupBytes: number;
   private closed = false;
+  /** start() ran: the WAL was being written (only then does a close leave the clean-shutdown mark). */
+  private started = false;
   private draining = false;
   private listener: WalListener<M> | null = null;
   private gate: (() => boolean) | null = null;
@@ -158,73 +180,120 @@ export class Wal<M> {
   // --- start-up ------------------------------------------------------------------------------------------------
 
   /**
-   * Reads every segment in order, handing each intact entry to `apply`. A torn or corrupt tail of the newest
-   * segment is cut off (zeroed); corruption inside an older segment skips the rest of that segment with an error.
+   * Reads every segment in order, handing each intact entry to `apply`. Damaged ranges are told apart (recovery.ts):
+   * a torn tail is cut off (zeroed) and logged; corruption is returned for the caller to restore, refuse or accept,
+   * and replay goes on with the entries after it. `skips` are damaged ranges accepted before (--accept-data-loss):
+   * passed over quietly.
    */
-  async replay(apply: (e: ReplayedEntry) => void): Promise<{ entries: number; segments: number; truncatedBytes: number }> {
-    const files = readdirSync(this.opts.dir).filter((f) => /^\d{20}\.wal$/.test(f)).sort();
-    for (const f of readdirSync(this.opts.dir)) if (f.endsWith(".tmp")) unlinkSync(join(this.opts.dir, f));
+  async replay(apply: (e: ReplayedEntry) => void, skips: readonly WalSkip[] = []): Promise<WalReplay> {
+    const dir = this.opts.dir;
+    const files = readdirSync(dir).filter((f) => /^\d{20}\.wal$/.test(f)).sort();
+    for (const f of readdirSync(dir)) if (f.endsWith(".tmp")) unlinkSync(join(dir, f));
+    const closed = readClosedMark(dir);
+    let newestData = -1;
+    for (const f of files) if (segmentHasData(join(dir, f))) newestData = Number(f.slice(0, 20));
     let entries = 0;
     let truncatedBytes = 0;
-    let lastWithData: { seg: Segment; end: number; bad: boolean; size: number } | null = null;
+    let lastSeq = -1;
+    const damages: WalDamage[] = [];
+    let last: { seg: Segment; end: number; format: number } | null = null;
     const empties: Segment[] = [];
     for (const f of files) {
       await new Promise((r) => setImmediate(r)); // let health probes through between segments
       const id = Number(f.slice(0, 20));
-      const path = join(this.opts.dir, f);
+      const path = join(dir, f);
       const buf = readFileSync(path);
       const fd = openSync(path, "r+");
       const seg: Segment = { id, path, fd, capacity: fstatSync(fd).size };
       this.nextSegmentId = Math.max(this.nextSegmentId, id + 1);
-      if (!hasSegmentHeader(buf)) {
-        this.opts.logger.error(`WAL: ${f} has no valid header; skipping it`);
-        this.segments.set(id, seg);
-        continue;
+      this.segments.set(id, seg);
+      let format = segmentFormat(buf);
+      let scan: SegmentScan;
+      if (format === 0) {
+        // A damaged header: the entries tell which format the segment had; the header is written again.
+        const two = scanSegment(buf, 2, id, path, lastSeq);
+        const one = two.entries.length ? null : scanSegment(buf, 1, id, path, lastSeq);
+        format = one && one.entries.length ? 1 : 2;
+        scan = one && one.entries.length ? one : two;
+        this.opts.logger.error(`WAL: ${f} has a damaged segment header; ${scan.entries.length} intact entries read after it (format ${format}); header rewritten`);
+        const header = new Uint8Array(SEGMENT_HEADER);
+        writeSegmentHeader(header, format);
+        writeSync(fd, header, 0, SEGMENT_HEADER, 0);
+        fsyncSync(fd);
+      } else {
+        scan = scanSegment(buf, format, id, path, lastSeq);
       }
-      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      let pos = SEGMENT_HEADER;
-      let bad = false;
-      for (;;) {
-        const e = parseEntry(buf, dv, pos);
-        if (e === "end") break;
-        if (e === "corrupt") {
-          bad = true;
+      // Classify the damage: accepted before, torn tail (cut, with everything after it), or corruption.
+      let cut = -1;
+      for (const d of scan.damages) {
+        if (skips.some((k) => k.segment === id && k.from === d.from)) {
+          this.opts.logger.warn(`WAL: segment ${id} bytes ${d.from}-${d.to} were marked lost earlier (--accept-data-loss); passed over`);
+          continue;
+        }
+        const closedEnd = closed && closed.segment === id ? closed.end : closed && closed.segment > id ? Infinity : null;
+        if (couldBeTorn(d, scan, id >= newestData, closedEnd)) {
+          d.torn = true;
+          cut = d.from;
           break;
         }
+        damages.push(d);
+      }
+      // A clean shutdown says where the data ends: a tail damage reaches that far (zeros inside an entry are data),
+      // and an end that comes early means the end itself was damaged (zeroed).
+      if (closed && closed.segment === id && cut < 0) {
+        const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        const lastEnd = scan.entries.at(-1)?.end ?? SEGMENT_HEADER;
+        const tail = scan.damages.find((d) => d.from >= lastEnd);
+        if (tail && tail.to < closed.end) {
+          tail.to = closed.end;
+          tail.entries = readUnverified(buf, dv, tail.from, tail.to, format);
+        } else if (!tail && lastEnd < closed.end) {
+          damages.push({ segment: id, file: path, from: lastEnd, to: closed.end, entries: readUnverified(buf, dv, lastEnd, closed.end, format), torn: false });
+        }
+      }
+      let end = SEGMENT_HEADER;
+      for (const e of scan.entries) {
+        if (cut >= 0 && e.pos >= cut) break;
         apply({ seq: e.seq, topicId: e.topicId, partition: e.partition, baseOffset: e.baseOffset, batch: buf.subarray(e.batchPos, e.batchPos + e.batchSize), segment: id, pos: e.batchPos });
         this.nextSeq = Math.max(this.nextSeq, e.seq + 1);
+        lastSeq = e.seq;
         entries++;
-        pos = e.end;
+        end = e.end;
       }
-      this.segments.set(id, seg);
-      if (pos === SEGMENT_HEADER && !bad) {
+      if (cut >= 0) {
+        // The newest data ends in a torn write: cut it off and zero the rest so no stale entry can reappear.
+        truncatedBytes = buf.length - cut;
+        this.opts.logger.warn(`WAL: truncating torn tail of segment ${id} at byte ${cut} (a write cut short by a crash, never acknowledged)`);
+        ftruncateSync(fd, cut);
+        ftruncateSync(fd, seg.capacity);
+        fsyncSync(fd);
+        end = cut;
+      } else if (scan.damages.length) {
+        end = Math.max(end, ...scan.damages.map((d) => d.to));
+      }
+      if (scan.entries.length === 0 && scan.damages.length === 0) {
         empties.push(seg);
         continue;
       }
-      if (lastWithData?.bad) {
-        this.opts.logger.error(`WAL: corrupt entry in segment ${lastWithData.seg.id} at ${lastWithData.end}; the rest of that segment was skipped`);
-      }
       // An earlier "empty" segment followed by data: it was prepared but never used. Delete it.
-      for (const s of empties.splice(0)) this.deleteSegment(s);
-      lastWithData = { seg, end: pos, bad, size: buf.length };
+      for (const e of empties.splice(0)) this.deleteSegment(e);
+      last = { seg, end, format };
     }
-    if (lastWithData) {
-      const { seg, end, bad, size } = lastWithData;
-      if (bad) {
-        // The newest data ends in a torn write: cut it off and zero the rest so no stale entry can reappear.
-        truncatedBytes = size - end;
-        this.opts.logger.warn(`WAL: truncating torn tail of segment ${seg.id} at byte ${end}`);
-        ftruncateSync(seg.fd, end);
-        ftruncateSync(seg.fd, seg.capacity);
-        fsyncSync(seg.fd);
+    if (last) {
+      if (last.format === FORMAT) {
+        this.current = last.seg;
+        this.writePos = last.end;
+      } else {
+        this.opts.logger.info(`WAL: segment ${last.seg.id} is in format ${last.format}; new entries go to a new segment`);
       }
-      this.current = seg;
-      this.writePos = end;
     }
-    // Keep one prepared empty segment for the next rotation; drop the rest.
+    // Keep one prepared empty segment for the next rotation (in this version's format); drop the rest.
     const spare = empties.shift();
-    for (const s of empties) this.deleteSegment(s);
+    for (const e of empties) this.deleteSegment(e);
     if (spare) {
+      const header = new Uint8Array(SEGMENT_HEADER);
+      writeSegmentHeader(header);
+      writeSync(spare.fd, header, 0, SEGMENT_HEADER, 0);
       if (this.current === null) {
         this.current = spare;
         this.writePos = SEGMENT_HEADER;
@@ -234,11 +303,14 @@ export class Wal<M> {
     }
     this.tailPos = this.writePos;
     this.tailCapacity = this.current?.capacity ?? 0;
-    return { entries, segments: files.length, truncatedBytes };
+    return { entries, segments: files.length, truncatedBytes, damages, cleanShutdown: closed !== null };
   }
 
   /** Makes sure a current segment exists and the next one is being prepared. Call after replay. */
   async start(): Promise<void> {
+    // From here the WAL is written: a crash must leave no clean-shutdown mark (a refused start keeps it).
+    clearClosedMark(this.opts.dir);
+    this.started = true;
     if (!this.current) {
       this.current = await this.createSegment(this.opts.segmentMaxBytes);
       this.writePos = SEGMENT_HEADER;
@@ -308,8 +380,9 @@ export class Wal<M> {
 
   private async writeGroup(g: Group<M>): Promise<void> {
     let buf: Uint8Array;
-    let seg: Segment;
+    let seg: Segment | null = null;
     let space: Reservation;
+    let done = 0;
     try {
       if (g.rotateTo > 0) {
         await this.rotate(g.rotateTo); // awaits only when the next segment is not ready yet
@@ -323,19 +396,19 @@ export class Wal<M> {
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let o = 0;
       for (const e of g.entries) {
-        const end = writeEntry(buf, dv, o, e.seq, e.topicId, e.partition, e.baseOffset, e.batch);
+        const end = writeEntry(buf, dv, o, e.seq, e.topicId, e.partition, e.baseOffset, e.batch, o);
         e.segment = seg.id;
         e.pos = this.writePos + o + ENTRY_HEADER;
         e.chunk = space.chunk;
         e.batch = buf.subarray(o + ENTRY_HEADER, end); // the request's bytes can go
         o = end;
       }
-      let done = 0;
-      while (done < buf.length) done += writeSync(seg.fd, buf, done, buf.length - done, this.writePos + done);
       const fd = seg.fd;
+      while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, this.writePos + done);
       await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
     } catch (e) {
       this.writing = false;
+      if (seg && done > 0) this.unwrite(seg, done);
       this.failFrom(g, e as Error);
       this.kick();
       return;
@@ -347,6 +420,18 @@ export class Wal<M> {
     this.listener?.durable(g.entries);
     g.resolve();
     if (this.sealed.length > 0 || (this.open && this.open.entries.length > 0)) this.kick();
+  }
+
+  /**
+   * Zeroes what a failed write left after the tail (best effort: the space is preallocated), so that no intact-looking
+   * leftover of a write that was never acknowledged can be taken for data after damage at the next start.
+   */
+  private unwrite(seg: Segment, bytes: number): void {
+    try {
+      for (let o = 0; o < bytes; ) o += writeSync(seg.fd, ZEROS, 0, Math.min(ZEROS.length, bytes - o), this.writePos + o);
+    } catch {
+      // the next start sees leftovers with older sequence numbers than what follows, and passes over them
+    }
   }
 
   /** Fails g and everything queued after it; the tail goes back to where the disk really is. */
@@ -542,10 +627,18 @@ export class Wal<M> {
     }
   }
 
-  /** Writes and syncs everything queued, then closes the files. */
+  /** Writes and syncs everything queued, then closes the files; a clean close leaves a mark saying where the WAL ends. */
   async close(): Promise<void> {
     await this.drain();
+    const clean = this.started && !this.closed && this.current !== null && this.sealed.length === 0 && this.open === null;
     this.closed = true;
+    if (clean) {
+      try {
+        writeClosedMark(this.opts.dir, { segment: this.current!.id, end: this.writePos, seq: this.nextSeq });
+      } catch (e) {
+        this.opts.logger.warn(`WAL: could not write the clean-shutdown mark: ${(e as Error).message}`);
+      }
+    }
     this.timer?.cancel();
     const prepared = this.prepared;
     this.prepared = null;

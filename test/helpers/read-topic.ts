@@ -47,3 +47,17 @@ export async function readTopic(port: number, topic: string, opts: { maxBytes?: 
     c.close();
   }
 }
+
+/** Where each key of a topic is: key → {p: partition, o: offset} (keys decoded as UTF-8; each must be unique). */
+export async function keyPositions(port: number, topic: string): Promise<Map<string, { p: number; o: number }>> {
+  const out = new Map<string, { p: number; o: number }>();
+  const dec = new TextDecoder();
+  for (const [p, recs] of await readTopic(port, topic)) {
+    for (const r of recs) {
+      const key = dec.decode(r.key!);
+      if (out.has(key)) throw new Error(`key ${key} appears twice in ${topic}`);
+      out.set(key, { p, o: r.offset });
+    }
+  }
+  return out;
+}

@@ -208,7 +208,7 @@ function appendToWal(dataDir: string, topicId: string, batches: Uint8Array[], fi
     for (const batch of batches) {
       setBaseOffset(batch, offset);
       const out = new Uint8Array(ENTRY_HEADER + batch.length);
-      writeEntry(out, new DataView(out.buffer), 0, seq++, topic, 0, offset, batch);
+      writeEntry(out, new DataView(out.buffer), 0, seq++, topic, 0, offset, batch, 0);
       writeSync(fd, out, 0, out.length, pos);
       pos += out.length;
       offset += new DataView(batch.buffer, batch.byteOffset).getInt32(23) + 1;
