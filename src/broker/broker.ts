@@ -1,8 +1,9 @@
 // The composition root. A node starts in three steps, each wired in its own file: recover() rebuilds the rooms from
 // the data dir (wiring-rooms.ts, with the bucket from wiring-s3.ts), the node takes a role, and the Kafka listener
 // opens. A single broker (no --replication-addr) is primary from start to stop: becomePrimary() (wiring-primary.ts)
-// right after recovery. Shutdown goes in the reverse order. Nothing here is a module singleton, so tests run several
-// brokers in one process.
+// right after recovery. In replicated mode the node starts as a standby (its listener answers clients "not here")
+// and the role machine of wiring-replication.ts promotes and demotes it. Shutdown goes in the reverse order. Nothing
+// here is a module singleton, so tests run several brokers in one process.
 import { resolve } from "node:path";
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
@@ -18,9 +19,10 @@ import { startHealthServer } from "../http/health.ts";
 import { lockDataDir } from "./lock.ts";
 import type { S3Tier } from "../s3/tier.ts";
 import type { ObjectStore } from "../s3/store.ts";
-import { openBucket } from "./wiring-s3.ts";
+import { makeStore, openBucket } from "./wiring-s3.ts";
 import { closeRooms, recover, type Rooms } from "./wiring-rooms.ts";
-import { becomePrimary, type PrimaryRole } from "./wiring-primary.ts";
+import { becomePrimary } from "./wiring-primary.ts";
+import { checkConditionalWrites, leaseClusterId, ReplicatedNode, ReplicationStartError, type NodeState } from "./wiring-replication.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
 import { VERSION } from "../version.ts";
 
@@ -28,16 +30,6 @@ export { VERSION };
 const SHUTDOWN_DEADLINE_MS = 10_000;
 /** How long shutdown keeps trying to get the last unflushed data and the metadata log into S3. */
 const S3_SHUTDOWN_DEADLINE_MS = 30_000;
-
-/** What the node is right now; the handlers' context reads through it, so rooms and role can change underneath. */
-interface NodeState {
-  rooms: Rooms;
-  role: Role;
-  primary: PrimaryRole | null;
-  peer: BrokerNode | null;
-  stopped: boolean;
-  ready: boolean;
-}
 
 /** The handlers' view of the node: its rooms as they are now. */
 function contextOf(config: Config, clusterId: string, nodeId: number, logger: Logger, state: NodeState): BrokerContext & { advertised: { host: string; port: number } } {
@@ -66,8 +58,8 @@ function contextOf(config: Config, clusterId: string, nodeId: number, logger: Lo
     get role() {
       return state.role;
     },
-    get peer() {
-      return state.peer;
+    get peer(): BrokerNode | null {
+      return state.peerOf?.() ?? null;
     },
   };
 }
@@ -85,6 +77,8 @@ export class Broker {
       health: Server<undefined> | null;
       unlock: () => void;
       observers: readonly RoleObserver[];
+      /** Replicated mode's role machine, null for a single broker. */
+      node: ReplicatedNode | null;
     },
   ) {}
 
@@ -102,6 +96,11 @@ export class Broker {
     return this.state.role;
   }
 
+  /** Replicated mode: the node's replication state (what GET /replication answers); null for a single broker. */
+  replication(): Record<string, unknown> | null {
+    return this.parts.node?.status() ?? null;
+  }
+
   /**
    * Starts a broker: recovery, then the listener. Resolves once it serves clients. `hooks.objectStore` replaces the
    * S3 client (benchmarks count requests through it); `hooks.observers` hear of role changes.
@@ -114,21 +113,30 @@ export class Broker {
     let rooms: Rooms | null = null;
     let health: Server<undefined> | null = null;
     try {
+      const replicated = config.replicationAddr !== null && config.s3 !== null;
+      // A fresh node of a replicated pair joins the cluster its lease names.
+      const store = hooks.objectStore ?? (config.s3 ? await makeStore(config.s3) : undefined);
+      const leaseCluster = replicated ? await leaseClusterId(store!, config.s3!.prefix).catch(() => null) : null;
       // With S3 and an empty data dir, the metadata log may come from the bucket (before meta.properties is written).
-      const bucket = await openBucket(config, dataDir, logger, hooks.objectStore);
-      const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId, nodeId: config.nodeId });
+      const bucket = await openBucket({ ...config, clusterId: config.clusterId ?? leaseCluster }, dataDir, logger, store);
+      if (replicated) await checkConditionalWrites(bucket!, config.s3!.prefix);
+      const props = loadOrCreateMetaProperties(dataDir, { clusterId: bucket?.clusterId ?? config.clusterId ?? leaseCluster, nodeId: config.nodeId });
+      if (leaseCluster && leaseCluster !== props.clusterId) {
+        throw new ReplicationStartError(`this data dir holds cluster ${props.clusterId}, but the lease in the bucket belongs to cluster ${leaseCluster}; refusing to mix clusters (another --s3-prefix, or an empty data dir to join ${leaseCluster})`);
+      }
       let state: NodeState | null = null;
       const healthAddr = config.healthAddr;
       if (healthAddr) {
         try {
-          health = startHealthServer(healthAddr.host, healthAddr.port, { ready: () => state?.ready ?? false, role: () => state?.role ?? "standby" });
+          health = startHealthServer(healthAddr.host, healthAddr.port, { ready: () => state?.ready ?? false, role: () => state?.role ?? "standby", replication: () => node?.status() ?? null });
         } catch (e) {
           throw bindError("health-addr", healthAddr.host, healthAddr.port, e);
         }
       }
+      let node: ReplicatedNode | null = null;
       rooms = await recover(config, dataDir, bucket, props.clusterId, logger);
-      state = { rooms, role: "primary", primary: null, peer: null, stopped: false, ready: false };
-      state.primary = becomePrimary(rooms, config, logger);
+      state = { rooms, role: replicated ? "standby" : "primary", primary: null, peerOf: null, stopped: false, ready: false };
+      if (!replicated) state.primary = becomePrimary(rooms, config, logger);
 
       const context = contextOf(config, props.clusterId, props.nodeId, logger, state);
       const listener = new KafkaListener(context, HANDLERS, logger);
@@ -143,15 +151,21 @@ export class Broker {
       context.advertised.host = config.advertisedAddr?.host ?? (wildcard ? "localhost" : config.listen.host);
       context.advertised.port = config.advertisedAddr?.port ?? bound.port;
 
-      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, state, { listener, health, unlock, observers: hooks.observers ?? [] });
+      const observers = hooks.observers ?? [];
+      if (replicated) {
+        node = new ReplicatedNode({ config, dataDir, clusterId: props.clusterId, logger, bucket: bucket!, state, observers, kafka: { nodeId: props.nodeId, host: context.advertised.host, port: context.advertised.port } });
+      }
+      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, state, { listener, health, unlock, observers, node });
       state.ready = true;
-      void notifyRole(broker.parts.observers, "promoted", logger);
+      if (node) node.start();
+      else void notifyRole(observers, "promoted", logger);
       const { metaRecords, walEntries, walSegments } = rooms.recovered;
       logger.info(
         `klite ${VERSION} listening on ${broker.address.host}:${bound.port}, advertising ${context.advertised.host}:${context.advertised.port}, ` +
           `cluster id ${props.clusterId}, node id ${props.nodeId}, data dir ${dataDir}` +
           (health ? `, health on ${health.hostname}:${health.port}` : "") +
           (rooms.tier ? `, S3 ${rooms.tier.store.describe} under ${rooms.tier.root}` : "") +
+          (node ? `, replicated as ${node.id} (starting as standby)` : "") +
           ` (recovered ${metaRecords} metadata records and ${walEntries} WAL entries from ${walSegments} segments in ${Math.round(performance.now() - t0)} ms)`,
       );
       return broker;
@@ -177,7 +191,7 @@ export class Broker {
   }
 
   private async doStop(): Promise<void> {
-    const { listener, health, unlock, observers } = this.parts;
+    const { listener, health, unlock, observers, node } = this.parts;
     const state = this.state;
     const logger = this.context.logger;
     logger.info("shutting down: finishing in-flight requests");
@@ -187,7 +201,8 @@ export class Broker {
     if (state.role === "primary") {
       await Promise.race([notifyRole(observers, "stopping", logger), new Promise((r) => setTimeout(r, SHUTDOWN_DEADLINE_MS))]);
     }
-    await state.primary?.stepDown({ flushToS3: true, deadline: Date.now() + S3_SHUTDOWN_DEADLINE_MS });
+    if (node) await node.stop();
+    else await state.primary?.stepDown({ flushToS3: true, deadline: Date.now() + S3_SHUTDOWN_DEADLINE_MS });
     await closeRooms(state.rooms);
     health?.stop(true);
     unlock();

@@ -22,14 +22,17 @@ export interface Bucket {
   restored: boolean;
 }
 
+/** The bucket's client (the AWS SDK adapter). */
+export async function makeStore(s3: NonNullable<Config["s3"]>): Promise<ObjectStore> {
+  // Loaded only when S3 is on: the SDK costs start-up time and memory that brokers without S3 need not pay.
+  const { AwsObjectStore } = await import("../s3/aws-store.ts");
+  return new AwsObjectStore({ bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint });
+}
+
 export async function openBucket(config: Config, dataDir: string, logger: Logger, store?: ObjectStore): Promise<Bucket | null> {
   const s3 = config.s3;
   if (!s3) return null;
-  if (!store) {
-    // Loaded only when S3 is on: the SDK costs start-up time and memory that brokers without S3 need not pay.
-    const { AwsObjectStore } = await import("../s3/aws-store.ts");
-    store = new AwsObjectStore({ bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint });
-  }
+  store ??= await makeStore(s3);
   if (existsSync(join(dataDir, "meta.properties"))) return { store, clusterId: null, restored: false };
   try {
     const clusterId = config.clusterId ?? (await discoverClusterId(store, s3.prefix));

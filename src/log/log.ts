@@ -22,7 +22,8 @@ import type { Uuid } from "../protocol/codec.ts";
 import { Partition, TopicState } from "./partition.ts";
 import type { ReplayedEntry, Wal, WalDamage, WalEntry, WalError, WalListener, WalSkip } from "../wal/wal.ts";
 import { DataLossError, describeDamage, describeRange, maxRecordsIn, mergeRanges, refusal, type OffsetRange } from "./damage.ts";
-import { WalEntry as Entry } from "../wal/wal.ts";
+import { ReplicationError, WalEntry as Entry } from "../wal/wal.ts";
+import { parseEntry } from "../wal/entry.ts";
 
 export type AppendOutcome =
   | { ok: true; baseOffset: number; logAppendTime: number; durable: Promise<void> }
@@ -121,10 +122,54 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
 
   /**
    * This node starts serving as the primary with what its log holds (after recovery, or after a standby's
-   * replicated appends): the back-pressure gate guards the memory pool again.
+   * replicated appends): S3 holds what the manifest says, and the back-pressure gate guards the memory pool again.
    */
   takeOver(): void {
+    this.followFlushes();
     if (this.cold !== null) this.wal.setGate(() => this.unflushedBytes < this.poolBytes);
+  }
+
+  // --- a standby's log ---------------------------------------------------------------------------------------
+
+  /**
+   * A standby writes what the primary streams: WAL entries (entry.ts format) with the primary's sequence numbers,
+   * offsets already assigned. Checked and indexed as WAL replay does (unknown topics, offsets below the log start or
+   * already held are skipped). Resolves once they are durable here. No back-pressure gate: the primary's pool
+   * already bounds what is unflushed, and a standby that held writes back would stall the primary's acknowledgements.
+   */
+  appendReplica(raw: Uint8Array, now = Date.now()): Promise<void> {
+    this.wal.setGate(null);
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    let last: Promise<void> = Promise.resolve();
+    for (let pos = 0; pos < raw.length; ) {
+      const e = parseEntry(raw, dv, pos);
+      if (e === "end") break;
+      if (e === "corrupt") return Promise.reject(new Error(`corrupt WAL entry from the primary at byte ${pos} of ${raw.length}`));
+      pos = e.end;
+      const p = this.topics.get(e.topicId)?.partitions[e.partition];
+      if (!p || p.deleted) continue; // deleted since (the primary's metadata said so first)
+      const batch = raw.subarray(e.batchPos, e.batchPos + e.batchSize);
+      const h = readBatchHeader(batch);
+      const lastOffset = e.baseOffset + h.lastOffsetDelta;
+      if (lastOffset < p.logStartOffset || e.baseOffset < p.nextOffset) continue; // below the log start, or held already
+      p.nextOffset = lastOffset + 1;
+      if (h.producerId >= 0) p.producers.replay(h, e.baseOffset, now);
+      last = this.wal.append(new Entry(p.topic.idBytes, p.id, e.baseOffset, batch, p), e.seq);
+    }
+    return last;
+  }
+
+  /** Offsets the manifest says are in S3 count as flushed (a standby follows the primary's flushes this way). */
+  followFlushes(now = Date.now()): void {
+    if (this.cold === null) return;
+    for (const p of this.partitions()) {
+      const end = Math.max(this.cold.end(p), p.logStartOffset);
+      if (end <= p.flushedOffset) continue;
+      const idx = p.index;
+      let bytes = 0;
+      for (let i = idx.find(p.flushedOffset); i >= 0 && i < idx.end && idx.base[i]! < end; i++) bytes += idx.size[i]!;
+      this.markFlushed(p, end, bytes, now);
+    }
   }
 
   /** Fraction of the memory pool taken by unflushed batches. */
@@ -243,7 +288,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     }
     p.nextOffset = base + h.lastOffsetDelta + 1;
     const durable = this.wal.append(new Entry(t.idBytes, p.id, base, batch, p));
-    if (h.producerId >= 0) p.producers.record(h, base, durable, now);
+    // A retry of this batch is a duplicate: it succeeds once the batch is in the log, even if its first
+    // acknowledgement failed because the standby was detached meanwhile (ReplicationError).
+    if (h.producerId >= 0) p.producers.record(h, base, durable.catch((e: Error) => { if (!(e instanceof ReplicationError)) throw e; }), now);
     return { ok: true, baseOffset: base, logAppendTime, durable };
   }
 

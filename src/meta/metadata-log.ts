@@ -16,6 +16,7 @@ import { fsyncDir } from "./durable-file.ts";
 import { crc32c } from "../protocol/crc32c.ts";
 import type { Logger } from "../logger.ts";
 import { MetaRecordError, type MetaRecord, type RawRecord } from "./records.ts";
+import { ReplicationError } from "../wal/wal.ts";
 
 export type { MetaRecord, RawRecord } from "./records.ts";
 
@@ -37,6 +38,18 @@ export interface MetaOwner<R extends { type: string } = MetaRecord> {
 
 export class MetaLogError extends Error {
   override name = "MetaLogError";
+}
+
+/** Synchronous replication of metadata records (src/repl/ implements it), like the WAL's GroupReplicator. */
+export interface RecordReplicator {
+  /**
+   * Records were written (not yet fsync'd): `bytes` in this file's record format. Null when no standby is in sync;
+   * else resolves once the standby holds them durably, rejects with ReplicationError (applied, acknowledgement
+   * failed) or anything else (the write fails).
+   */
+  written(bytes: Uint8Array): Promise<void> | null;
+  /** A write already handed over failed here. */
+  failed(): void;
 }
 
 interface Pending<R> {
@@ -91,6 +104,8 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
   private syncing = false;
   private compacting = false;
   private scheduled = false;
+  private writing: Pending<R>[] | null = null;
+  private replicator: RecordReplicator | null = null;
   private bytesAtLastCompaction: number;
   private closed = false;
   /** Records applied so far (replayed or appended): tells an uploader whether anything changed. */
@@ -210,19 +225,53 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
       return;
     }
     this.syncing = true;
+    this.writing = batch;
+    // The standby writes and fsyncs the records while this fsync runs.
+    const replicated = this.replicator?.written(buf) ?? null;
     fdatasync(this.fd, (err) => {
-      this.syncing = false;
-      if (err) {
-        this.fail(batch, start, err);
-      } else {
-        this.size = start + total;
-        // Applied synchronously, before any waiter resumes: state and file agree at every await point.
-        for (const p of batch) for (const r of p.recs) this.dispatch(r);
-        for (const p of batch) p.resolve();
-        this.maybeCompact();
-      }
-      this.flush();
+      if (err) return this.settle(batch, start, total, err, replicated !== null);
+      if (!replicated) return this.settle(batch, start, total, null, false);
+      replicated.then(
+        () => this.settle(batch, start, total, null, true),
+        (e: Error) => this.settle(batch, start, total, e, true),
+      );
     });
+  }
+
+  /** A write is done: applied (possibly with its acknowledgement failed: ReplicationError) or failed. */
+  private settle(batch: Pending<R>[], start: number, total: number, err: Error | null, handedOver: boolean): void {
+    this.syncing = false;
+    this.writing = null;
+    if (err && !(err instanceof ReplicationError)) {
+      if (handedOver) this.replicator?.failed();
+      this.fail(batch, start, err);
+    } else {
+      this.size = start + total;
+      // Applied synchronously, before any waiter resumes: state and file agree at every await point.
+      for (const p of batch) for (const r of p.recs) this.dispatch(r);
+      for (const p of batch) err ? p.reject(err) : p.resolve();
+      this.maybeCompact();
+    }
+    this.flush();
+  }
+
+  /** Records written whose fsync has not completed yet (a replication session starting now must send them too). */
+  inFlight(): R[] {
+    return this.writing ? this.writing.flatMap((p) => p.recs) : [];
+  }
+
+  setReplicator(r: RecordReplicator | null): void {
+    this.replicator = r;
+  }
+
+  /** A standby's append of records the primary wrote (raw, as received): decoded by their owners, then appended. */
+  appendReplica(raws: RawRecord[]): Promise<void> {
+    const recs: R[] = [];
+    for (const raw of raws) {
+      const rec = this.decode(raw, "a record from the primary");
+      if (rec) recs.push(rec);
+    }
+    return recs.length ? this.append(...recs) : Promise.resolve();
   }
 
   private fail(batch: Pending<R>[], start: number, e: Error): void {
@@ -290,6 +339,11 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
 
   get bytes(): number {
     return this.size;
+  }
+
+  /** Waits until every append made so far is durable (or failed). */
+  async drain(): Promise<void> {
+    while (this.queue.length || this.syncing || this.scheduled) await new Promise((r) => setTimeout(r, 1));
   }
 
   /** Waits for queued appends, then closes the file. */

@@ -16,7 +16,7 @@ import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from 
 import { join } from "node:path";
 import type { Logger } from "../logger.ts";
 import { ChunkPool, type Reservation } from "./chunk-pool.ts";
-import { ENTRY_HEADER, FORMAT, SEGMENT_HEADER, readUnverified, segmentFileName, segmentFormat, writeEntry, writeSegmentHeader } from "./entry.ts";
+import { ENTRY_HEADER, FORMAT, SEGMENT_HEADER, parseEntry, readUnverified, segmentFileName, segmentFormat, writeEntry, writeSegmentHeader } from "./entry.ts";
 import { clearClosedMark, couldBeTorn, readClosedMark, scanSegment, segmentHasData, writeClosedMark, type SegmentScan, type WalDamage } from "./recovery.ts";
 
 export type { WalDamage } from "./recovery.ts";
@@ -40,6 +40,32 @@ export interface WalReplay {
 
 export class WalError extends Error {
   override name = "WalError";
+}
+
+/**
+ * The standby did not acknowledge a group in time and was detached (the lease no longer lists it as in sync): the
+ * group is durable here and in the log, but its appends were not acknowledged as replicated. A retry of the same
+ * idempotent batch is then a duplicate that succeeds.
+ */
+export class ReplicationError extends WalError {
+  override name = "ReplicationError";
+}
+
+/**
+ * Synchronous replication, as the WAL sees it (src/repl/ implements it): each group is handed over right after its
+ * write, so the standby's write and fsync run in parallel with the local fsync, and the group completes only when
+ * both are done.
+ */
+export interface GroupReplicator {
+  /**
+   * A group was written (not yet fsync'd): `bytes` are its entries in entry.ts format, valid only during the call.
+   * Returns null when no standby is in sync; else a promise that resolves when the standby holds the group durably
+   * and rejects with ReplicationError (standby detached: complete the group but fail its acknowledgements) or any
+   * other error (nothing may be acknowledged: the group fails as a failed write does).
+   */
+  written(bytes: Uint8Array, firstSeq: number, lastSeq: number): Promise<void> | null;
+  /** A group already handed over failed here: the standby may hold entries this WAL will not have. */
+  failed(): void;
 }
 
 export interface WalOptions {
@@ -89,6 +115,12 @@ export interface ReplayedEntry {
   baseOffset: number;
   /** A view into the replay buffer: copy what must outlive the callback. */
   batch: Uint8Array;
+  segment: number;
+  pos: number;
+}
+
+/** A position in the WAL for reading entries back in order (see readRaw). */
+export interface WalCursor {
   segment: number;
   pos: number;
 }
@@ -153,6 +185,11 @@ export class Wal<M> {
   private draining = false;
   private listener: WalListener<M> | null = null;
   private gate: (() => boolean) | null = null;
+  private replicator: GroupReplicator | null = null;
+  /** First sequence of each segment holding entries (for reading entries back by sequence). */
+  private readonly firstSeq = new Map<number, number>();
+  /** End of the group written to the current segment whose fsync is in flight (0: none). */
+  private inFlightEnd = 0;
 
   constructor(private readonly opts: WalOptions) {
     mkdirSync(opts.dir, { recursive: true });
@@ -169,8 +206,12 @@ export class Wal<M> {
    * Back-pressure: while `open()` is false, queued groups are not written (their appends wait, nothing is
    * dropped). Call resume() when it may have turned true. Shutdown writes everything regardless.
    */
-  setGate(open: () => boolean): void {
+  setGate(open: (() => boolean) | null): void {
     this.gate = open;
+  }
+
+  setReplicator(r: GroupReplicator | null): void {
+    this.replicator = r;
   }
 
   resume(): void {
@@ -254,6 +295,7 @@ export class Wal<M> {
       let end = SEGMENT_HEADER;
       for (const e of scan.entries) {
         if (cut >= 0 && e.pos >= cut) break;
+        if (!this.firstSeq.has(id)) this.firstSeq.set(id, e.seq);
         apply({ seq: e.seq, topicId: e.topicId, partition: e.partition, baseOffset: e.baseOffset, batch: buf.subarray(e.batchPos, e.batchPos + e.batchSize), segment: id, pos: e.batchPos });
         this.nextSeq = Math.max(this.nextSeq, e.seq + 1);
         lastSeq = e.seq;
@@ -322,11 +364,16 @@ export class Wal<M> {
 
   // --- appends -------------------------------------------------------------------------------------------------
 
-  /** Queues an entry; the promise resolves when it is durable (shared by every entry of its group). */
-  append(entry: WalEntry<M>): Promise<void> {
+  /**
+   * Queues an entry; the promise resolves when it is durable (shared by every entry of its group). A standby passes
+   * the sequence number the primary gave the entry (never below the next one), so both WALs number it alike.
+   */
+  append(entry: WalEntry<M>, seq?: number): Promise<void> {
     if (this.closed) return Promise.reject(new WalError("WAL is closed"));
+    if (seq !== undefined && seq < this.nextSeq) return Promise.reject(new WalError(`WAL sequence ${seq} is below the next one (${this.nextSeq})`));
     const size = ENTRY_HEADER + entry.batch.length;
-    entry.seq = this.nextSeq++;
+    entry.seq = seq ?? this.nextSeq;
+    this.nextSeq = entry.seq + 1;
     if (this.open === null) this.open = new Group<M>(performance.now());
     if (this.open.entries.length > 0 && this.open.bytes + size > this.maxGroupBytes) {
       this.sealed.push(this.open);
@@ -383,6 +430,8 @@ export class Wal<M> {
     let seg: Segment | null = null;
     let space: Reservation;
     let done = 0;
+    let replicated: Promise<void> | null = null;
+    let notReplicated: ReplicationError | null = null;
     try {
       if (g.rotateTo > 0) {
         await this.rotate(g.rotateTo); // awaits only when the next segment is not ready yet
@@ -405,20 +454,35 @@ export class Wal<M> {
       }
       const fd = seg.fd;
       while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, this.writePos + done);
+      if (this.writePos === SEGMENT_HEADER) this.firstSeq.set(seg.id, g.entries[0]!.seq);
+      this.inFlightEnd = this.writePos + buf.length;
+      // The standby writes and fsyncs the group while this fsync runs.
+      replicated = this.replicator?.written(buf, g.entries[0]!.seq, g.entries[g.entries.length - 1]!.seq) ?? null;
       await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+      if (replicated) {
+        // Other appends collect in the next group meanwhile (one group in flight, as with the local fsync alone).
+        await replicated.catch((e: Error) => {
+          if (!(e instanceof ReplicationError)) throw e;
+          notReplicated = e;
+        });
+      }
     } catch (e) {
       this.writing = false;
       if (seg && done > 0) this.unwrite(seg, done);
+      this.inFlightEnd = 0;
+      if (replicated) this.replicator?.failed();
       this.failFrom(g, e as Error);
       this.kick();
       return;
     }
     // Durable. Everything below runs synchronously, before any waiter resumes.
     this.writing = false;
+    this.inFlightEnd = 0;
     this.writePos += buf.length;
     this.pool.commit(space, seg.id, this.writePos - buf.length);
     this.listener?.durable(g.entries);
-    g.resolve();
+    if (notReplicated) g.reject(notReplicated);
+    else g.resolve();
     if (this.sealed.length > 0 || (this.open && this.open.entries.length > 0)) this.kick();
   }
 
@@ -578,6 +642,7 @@ export class Wal<M> {
 
   private deleteSegment(seg: Segment): void {
     this.segments.delete(seg.id);
+    this.firstSeq.delete(seg.id);
     try {
       closeSync(seg.fd);
     } catch {
@@ -610,6 +675,109 @@ export class Wal<M> {
       done += n;
     }
     return out;
+  }
+
+  // --- reading entries back by sequence (a standby's backfill) -----------------------------------------------
+
+  /** The sequence number the next appended entry gets. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
+  /** Where the entry with the smallest sequence >= `seq` is (or the written end); the oldest entry when `seq` is older. */
+  cursorAt(seq: number): WalCursor {
+    let seg: number | null = null;
+    for (const [id, first] of this.firstSeq) if (first <= seq && (seg === null || id > seg)) seg = id;
+    if (seg === null) seg = this.oldestWithEntries() ?? this.currentSegment;
+    const c: WalCursor = { segment: seg, pos: SEGMENT_HEADER };
+    const head = new Uint8Array(16);
+    const dv = new DataView(head.buffer);
+    for (;;) {
+      const s = this.segments.get(c.segment);
+      if (!s || c.pos + 16 > this.writtenEnd(s)) return c;
+      readSync(s.fd, head, 0, 16, c.pos);
+      const len = dv.getUint32(0);
+      if (len === 0) return c;
+      if (dv.getUint32(8) * 4294967296 + dv.getUint32(12) >= seq) return c;
+      c.pos += 4 + len;
+    }
+  }
+
+  /** Sequence of the oldest entry on disk, null when there is none. */
+  get oldestSequence(): number | null {
+    const id = this.oldestWithEntries();
+    return id === null ? null : this.firstSeq.get(id)!;
+  }
+
+  private oldestWithEntries(): number | null {
+    let min: number | null = null;
+    for (const id of this.firstSeq.keys()) if (this.segments.has(id) && (min === null || id < min)) min = id;
+    return min;
+  }
+
+  /** How far a segment holds written entries (fsync'd, or written with the fsync in flight). */
+  private writtenEnd(s: Segment): number {
+    return s === this.current ? this.inFlightEnd || this.writePos : s.capacity;
+  }
+
+  /**
+   * Entries from the cursor on, as written (entry.ts format, at most maxBytes unless one entry is larger), moving the
+   * cursor past them; empty at the written end; null when the cursor's segment was deleted meanwhile.
+   */
+  readRaw(c: WalCursor, maxBytes: number): Uint8Array | null {
+    for (;;) {
+      const s = this.segments.get(c.segment);
+      if (!s) return null;
+      const end = this.writtenEnd(s);
+      const head = new Uint8Array(4);
+      const atEnd = c.pos + 4 > end || (readSync(s.fd, head, 0, 4, c.pos), new DataView(head.buffer).getUint32(0) === 0);
+      if (atEnd) {
+        if (s === this.current) return new Uint8Array(0);
+        let next: number | null = null;
+        for (const id of this.segments.keys()) if (id > c.segment && (next === null || id < next)) next = id;
+        if (next === null) return new Uint8Array(0);
+        c.segment = next;
+        c.pos = SEGMENT_HEADER;
+        continue;
+      }
+      const first = new DataView(head.buffer).getUint32(0) + 4;
+      const want = Math.min(end - c.pos, Math.max(maxBytes, first));
+      const buf = new Uint8Array(want);
+      let got = 0;
+      while (got < want) {
+        const n = readSync(s.fd, buf, got, want - got, c.pos + got);
+        if (n === 0) break;
+        got += n;
+      }
+      const dv = new DataView(buf.buffer);
+      let o = 0;
+      while (o + 4 <= got) {
+        const len = dv.getUint32(o);
+        if (len === 0 || o + 4 + len > got) break;
+        o += 4 + len;
+      }
+      c.pos += o;
+      return this.inCurrentFormat(s, buf.subarray(0, o));
+    }
+  }
+
+  /** Entries read from a segment written before format 2 are re-encoded, so a reader of the stream sees one format. */
+  private inCurrentFormat(s: Segment, raw: Uint8Array): Uint8Array {
+    const header = new Uint8Array(SEGMENT_HEADER);
+    readSync(s.fd, header, 0, SEGMENT_HEADER, 0);
+    const format = segmentFormat(header);
+    if (format === FORMAT) return raw;
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const parts: Uint8Array[] = [];
+    for (let pos = 0; pos < raw.length; ) {
+      const e = parseEntry(raw, dv, pos, format);
+      if (e === "end" || e === "corrupt") break;
+      const out = new Uint8Array(ENTRY_HEADER + e.batchSize);
+      writeEntry(out, new DataView(out.buffer), 0, e.seq, Buffer.from(e.topicId, "hex"), e.partition, e.baseOffset, raw.subarray(e.batchPos, e.batchPos + e.batchSize), 0);
+      parts.push(out);
+      pos = e.end;
+    }
+    return Buffer.concat(parts);
   }
 
   get cachedBytes(): number {

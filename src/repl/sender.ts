@@ -1,0 +1,302 @@
+// The primary's side of the replication stream: one standby at a time connects (mutual TLS, link.ts), says what it
+// holds (HELLO), and gets the metadata snapshot, then every WAL entry from where it stands (backfill: read back from
+// the WAL files), then the live stream: each group-committed WAL group and each metadata-log write as it is written
+// (frames.ts). It is "in sync" once it has acknowledged the LIVE frame: from then on every acknowledgement waits for
+// its fsync too (the WAL's and metadata log's replicator ports; run in parallel with the local fsync), and the lease
+// lists it, so it may take over.
+//
+// Sessions and what the standby may keep: a stream id is drawn for every term (and again after a local write
+// failure). A standby whose HELLO names this term's epoch and stream id holds a prefix of this WAL: it keeps its
+// WAL and is streamed from its last sequence on ("incremental"); any other standby drops everything ("full") and is
+// streamed from the oldest entry on disk. Entries the WAL released meanwhile are in S3, and the snapshot's manifest
+// says so ("read it from S3").
+//
+// Detaching: when an in-sync standby goes (connection lost, or no ACK within --replication-ack-timeout), the lease is
+// rewritten without it BEFORE anything is acknowledged without it; until that write succeeds new groups wait, and the
+// groups that were waiting for the standby fail with ReplicationError (KAFKA_STORAGE_ERROR to producers; a retry of
+// the same idempotent batch then succeeds). If the lease cannot be written, nothing is acknowledged at all, and the
+// lease is eventually lost (demotion).
+import { randomBytes } from "node:crypto";
+import type { Logger } from "../logger.ts";
+import type { HeldLease } from "../lease/lease.ts";
+import { encodeMetaRecord, type MetadataLog, type RecordReplicator } from "../meta/metadata-log.ts";
+import { ReplicationError, type GroupReplicator, type Wal, type WalCursor } from "../wal/wal.ts";
+import type { Partition } from "../log/partition.ts";
+import { FrameType, json, unjson, type Frame } from "./frames.ts";
+import type { Link } from "./link.ts";
+import type { BrokerNode } from "../handlers/handler.ts";
+
+export interface Hello {
+  id: string;
+  clusterId: string;
+  token: { epoch: number; stream: string } | null;
+  lastSeq: number;
+  kafka: BrokerNode;
+}
+
+export interface Welcome {
+  mode: "incremental" | "full";
+  epoch: number;
+  stream: string;
+  fromSeq: number;
+  primary: { id: string; kafka: BrokerNode };
+}
+
+export interface SenderOptions {
+  clusterId: string;
+  id: string;
+  kafka: BrokerNode;
+  ackTimeoutMs: number;
+  logger: Logger;
+}
+
+const BACKFILL_CHUNK = 1 << 20;
+const BACKFILL_QUEUE = 8 << 20;
+const PING_MS = 1000;
+
+type State = "hello" | "catching-up" | "live-pending" | "in-sync";
+
+interface Waiter {
+  seq: number;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+class Session {
+  state: State = "hello";
+  seq = 0;
+  acked = 0;
+  liveSeq = 0;
+  hello: Hello | null = null;
+  cursor: WalCursor | null = null;
+  readonly waiters: Waiter[] = [];
+  /** Send times of frames not yet acknowledged: seq → monotonic ms. */
+  readonly unacked = new Map<number, number>();
+  lastSent = performance.now();
+  constructor(readonly link: Link) {}
+}
+
+export class ReplicationSender implements GroupReplicator, RecordReplicator {
+  private session: Session | null = null;
+  private stream = randomBytes(8).toString("hex");
+  /** While the lease is being rewritten without a detached standby, new writes wait for this. */
+  private shrinking: Promise<void> | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private stopped = false;
+  /** The standby as clients should know it (for Metadata), while one is attached. */
+  peer: BrokerNode | null = null;
+
+  constructor(
+    private readonly wal: Wal<Partition>,
+    private readonly meta: MetadataLog,
+    private readonly lease: HeldLease,
+    private readonly opts: SenderOptions,
+  ) {}
+
+  get epoch(): number {
+    return this.lease.epoch;
+  }
+
+  /** The attached standby's state, for /replication and tests. */
+  status(): { standby: string | null; state: string; inSync: boolean; acked: number } {
+    const s = this.session;
+    return { standby: s?.hello?.id ?? null, state: s?.state ?? "none", inSync: s?.state === "in-sync", acked: s?.acked ?? 0 };
+  }
+
+  /** Hooks into the WAL and the metadata log; standbys are handed over by the node's listener (opened/frame/closed). */
+  start(): void {
+    this.wal.setReplicator(this);
+    this.meta.setReplicator(this);
+    this.timer = setInterval(() => this.tick(), Math.min(PING_MS, this.opts.ackTimeoutMs / 4));
+    this.timer.unref?.();
+  }
+
+  /** Stops serving standbys (demotion or shutdown): after GOODBYE when graceful, the link closes. */
+  async stop(graceful: boolean): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.wal.setReplicator(null);
+    this.meta.setReplicator(null);
+    const s = this.session;
+    if (s && graceful) {
+      s.link.send(FrameType.GOODBYE, this.epoch, ++s.seq);
+      await Promise.race([s.link.drained(), Bun.sleep(1000)]);
+    }
+    this.failWaiters(new ReplicationError("replication stopped"));
+    this.session = null; // first: closing the link must not detach (and rewrite the lease) on the way out
+    this.peer = null;
+    s?.link.close("the primary stepped down");
+  }
+
+  // --- the replicator ports ----------------------------------------------------------------------------------
+
+  written(bytes: Uint8Array, firstSeq?: number): Promise<void> | null {
+    const s = this.session;
+    const isWal = firstSeq !== undefined;
+    if (this.shrinking) return this.shrinking;
+    if (!s || s.state === "hello") return null;
+    // While catching up, WAL groups are read back from the files by the backfill (they are written there already);
+    // metadata goes out at once (the snapshot covered everything before the session).
+    if (isWal && s.state === "catching-up") return null;
+    const seq = this.send(s, isWal ? FrameType.WAL : FrameType.META, bytes);
+    if (s.state !== "in-sync") return null;
+    return new Promise<void>((resolve, reject) => s.waiters.push({ seq, resolve, reject }));
+  }
+
+  failed(): void {
+    // This node's copy lost a write the standby may hold: the standby starts over ("full") with a new stream.
+    this.stream = randomBytes(8).toString("hex");
+    const s = this.session;
+    if (s) this.detach(s, "a local write failed");
+  }
+
+  // --- sessions ------------------------------------------------------------------------------------------------
+
+  private send(s: Session, type: number, payload?: Uint8Array): number {
+    const seq = ++s.seq;
+    s.link.send(type, this.epoch, seq, payload);
+    s.unacked.set(seq, performance.now());
+    s.lastSent = performance.now();
+    return seq;
+  }
+
+  opened(link: Link): void {
+    if (this.stopped) return link.close("stopping");
+    if (this.session) {
+      // Checked again at HELLO (the attached one may be gone by then); refuse now so the third node hears why.
+      link.send(FrameType.REFUSE, this.epoch, 0, json({ reason: `another standby (${this.session.hello?.id ?? "connecting"}) is attached` }));
+      setTimeout(() => link.close("refused: another standby is attached"), 100);
+      return;
+    }
+    this.session = new Session(link);
+  }
+
+  frame(link: Link, f: Frame): void {
+    const s = this.session;
+    if (!s || s.link !== link) return;
+    if (f.type === FrameType.HELLO && s.state === "hello") return this.welcome(s, unjson<Hello>(f.payload));
+    if (f.type === FrameType.ACK) return this.acked(s, f.seq);
+    this.detach(s, `unexpected frame type ${f.type}`);
+  }
+
+  private welcome(s: Session, hello: Hello): void {
+    const log = this.opts.logger;
+    if (hello.clusterId !== this.opts.clusterId) {
+      s.link.send(FrameType.REFUSE, this.epoch, 0, json({ reason: `cluster id ${hello.clusterId} is not this cluster's (${this.opts.clusterId})` }));
+      return this.detach(s, `standby ${hello.id} belongs to cluster ${hello.clusterId}`);
+    }
+    s.hello = hello;
+    const incremental = hello.token?.epoch === this.epoch && hello.token.stream === this.stream;
+    const oldest = this.wal.oldestSequence ?? this.wal.nextSequence;
+    const fromSeq = incremental ? Math.max(hello.lastSeq + 1, oldest) : oldest;
+    const welcome: Welcome = { mode: incremental ? "incremental" : "full", epoch: this.epoch, stream: this.stream, fromSeq, primary: { id: this.opts.id, kafka: this.opts.kafka } };
+    // One synchronous step: snapshot, in-flight records and the backfill's start agree with each other.
+    this.send(s, FrameType.WELCOME, json(welcome));
+    const image = this.meta.image().buf;
+    const inFlight = this.meta.inFlight().map(encodeMetaRecord);
+    this.send(s, FrameType.SNAPSHOT, image);
+    if (inFlight.length) this.send(s, FrameType.META, Buffer.concat(inFlight));
+    s.cursor = this.wal.cursorAt(fromSeq);
+    s.state = "catching-up";
+    this.peer = hello.kafka;
+    log.info(`replication: standby ${hello.id} connected from ${s.link.remote} (${welcome.mode}: holds up to WAL sequence ${hello.lastSeq}, streaming from ${fromSeq}, metadata snapshot of ${image.length} bytes)`);
+    void this.backfill(s);
+  }
+
+  private async backfill(s: Session): Promise<void> {
+    let bytes = 0;
+    const t0 = performance.now();
+    while (this.session === s && !s.link.closed) {
+      // Synchronous from the read to the switch: a group written after the last read is streamed live.
+      const raw = this.wal.readRaw(s.cursor!, BACKFILL_CHUNK);
+      if (raw === null) return this.detach(s, "the WAL segment being streamed was deleted; starting over");
+      if (raw.length === 0) {
+        s.liveSeq = this.send(s, FrameType.LIVE);
+        s.state = "live-pending";
+        this.opts.logger.info(`replication: standby ${s.hello!.id} caught up (${bytes} bytes of WAL in ${Math.round(performance.now() - t0)} ms)`);
+        return;
+      }
+      this.send(s, FrameType.WAL, raw);
+      bytes += raw.length;
+      if (s.link.queuedBytes > BACKFILL_QUEUE) await s.link.drained();
+      else await new Promise((r) => setImmediate(r)); // let produce and everything else through
+    }
+  }
+
+  private acked(s: Session, seq: number): void {
+    if (seq <= s.acked) return;
+    s.acked = seq;
+    for (const k of s.unacked.keys()) {
+      if (k > seq) break;
+      s.unacked.delete(k);
+    }
+    while (s.waiters.length && s.waiters[0]!.seq <= seq) s.waiters.shift()!.resolve();
+    if (s.state === "live-pending" && seq >= s.liveSeq) {
+      s.state = "in-sync";
+      const id = s.hello!.id;
+      const stream = this.stream;
+      this.opts.logger.info(`replication: standby ${id} is in sync; acknowledgements now wait for it`);
+      this.lease.update((b) => ({ ...b, inSync: [{ id, stream }] })).catch((e: Error) => this.opts.logger.warn(`replication: could not list standby ${id} as in sync in the lease (it cannot take over until then): ${e.message}`));
+    }
+  }
+
+  private tick(): void {
+    const s = this.session;
+    if (!s || s.state === "hello") return;
+    const now = performance.now();
+    const oldest = s.unacked.values().next().value as number | undefined;
+    if (oldest !== undefined && now - oldest > this.opts.ackTimeoutMs) {
+      return this.detach(s, `no ACK within --replication-ack-timeout (${this.opts.ackTimeoutMs} ms)`);
+    }
+    if (now - s.lastSent >= PING_MS) this.send(s, FrameType.PING);
+  }
+
+  closed(link: Link, why: string): void {
+    const s = this.session;
+    if (s && s.link === link) this.detach(s, why);
+  }
+
+  /** The standby goes: closed, and if it was in sync, removed from the lease before anything is acknowledged alone. */
+  private detach(s: Session, why: string): void {
+    if (this.session !== s) return;
+    this.session = null;
+    this.peer = null;
+    const wasInSync = s.state === "in-sync";
+    this.opts.logger.warn(`replication: standby ${s.hello?.id ?? s.link.remote} detached: ${why}${wasInSync ? "; going on alone once the lease says so" : ""}`);
+    s.link.close(why);
+    if (!wasInSync && s.waiters.length === 0) return;
+    const waiting = s.waiters.splice(0);
+    const shrink = this.shrinkLease();
+    this.shrinking = shrink;
+    shrink.then(
+      () => {
+        if (this.shrinking === shrink) this.shrinking = null;
+        const err = new ReplicationError(`the standby did not acknowledge (${why})`);
+        for (const w of waiting) w.reject(err);
+      },
+      (e: Error) => {
+        // Not even the lease can be written: nothing may be acknowledged (the lease will be lost, and this node demoted).
+        for (const w of waiting) w.reject(e);
+      },
+    );
+  }
+
+  /** Rewrites the lease without the standby; retries until it works or the lease is lost. */
+  private async shrinkLease(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.lease.update((b) => ({ ...b, inSync: [] }));
+        return;
+      } catch (e) {
+        if (this.lease.lost || this.stopped) throw e;
+        if (attempt % 10 === 0) this.opts.logger.warn(`replication: cannot remove the detached standby from the lease yet (acknowledgements wait): ${(e as Error).message}`);
+        await Bun.sleep(250);
+      }
+    }
+  }
+
+  private failWaiters(e: Error): void {
+    const s = this.session;
+    if (s) for (const w of s.waiters.splice(0)) w.reject(e);
+  }
+}
