@@ -1,0 +1,152 @@
+// A replicated pair of compiled klite processes on one MinIO bucket, for the failover tests and the failover
+// benchmark: each node keeps its Kafka port, replication port, health port and data dir across restarts (so clients
+// and the lease find it again), and is stopped by pid. Short lease timings keep the tests quick.
+import { rmSync } from "node:fs";
+import { ensureBinary } from "./binary.ts";
+import { spawnBroker, tempDir, type SpawnedBroker } from "./broker.ts";
+import type { MinioServer } from "./minio.ts";
+
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+export interface PairTimings {
+  leaseMs: number;
+  renewMs: number;
+  retryMs: number;
+  ackTimeoutMs: number;
+}
+
+export const FAST: PairTimings = { leaseMs: 3000, renewMs: 1000, retryMs: 500, ackTimeoutMs: 2000 };
+
+export class Node {
+  proc: SpawnedBroker | null = null;
+  readonly dataDir: string;
+  readonly kafkaPort = freePort();
+  readonly replPort = freePort();
+  readonly healthPort = freePort();
+  /** Everything every incarnation printed. */
+  log = "";
+
+  constructor(
+    readonly name: string,
+    readonly nodeId: number,
+    private readonly args: () => string[],
+    private readonly env: Record<string, string>,
+    dataDir?: string,
+  ) {
+    this.dataDir = dataDir ?? tempDir(`klite-${name}-`);
+  }
+
+  get bootstrap(): string {
+    return `127.0.0.1:${this.kafkaPort}`;
+  }
+
+  async start(extraEnv: Record<string, string> = {}, command?: string[]): Promise<void> {
+    this.proc = await spawnBroker({
+      command: command ?? [await ensureBinary()],
+      dataDir: this.dataDir,
+      port: this.kafkaPort,
+      env: { ...this.env, ...extraEnv },
+      timeoutMs: 30_000,
+      args: [
+        "--node-id", String(this.nodeId),
+        "--replication-id", this.name,
+        "--replication-addr", `127.0.0.1:${this.replPort}`,
+        "--health-addr", `127.0.0.1:${this.healthPort}`,
+        ...this.args(),
+      ],
+    });
+  }
+
+  get alive(): boolean {
+    return this.proc !== null && this.proc.proc.exitCode === null;
+  }
+
+  private keepLog(): void {
+    if (this.proc) this.log += this.proc.output();
+  }
+
+  async kill(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): Promise<number> {
+    const p = this.proc;
+    if (!p) return -1;
+    try {
+      process.kill(p.pid, signal);
+    } catch {
+      // gone already
+    }
+    const code = await p.exited;
+    this.keepLog();
+    this.proc = null;
+    return code;
+  }
+
+  async role(): Promise<string | null> {
+    if (!this.alive) return null;
+    try {
+      const r = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`, { signal: AbortSignal.timeout(1000) });
+      return r.ok ? (await r.text()).trim() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async replication(): Promise<{ role: string; standby: { inSync: boolean; standby: string | null } | null; epoch: number | null } | null> {
+    if (!this.alive) return null;
+    try {
+      const r = await fetch(`http://127.0.0.1:${this.healthPort}/replication`, { signal: AbortSignal.timeout(1000) });
+      return r.ok ? ((await r.json()) as never) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  output(): string {
+    return this.log + (this.proc?.output() ?? "");
+  }
+
+  cleanup(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export function pair(server: MinioServer, bucket: string, t: PairTimings = FAST, more: string[] = []): [Node, Node] {
+  const args = () => [
+    "--s3-bucket", bucket, "--s3-endpoint", server.endpoint, "--s3-region", "us-east-1",
+    "--lease-duration", `${t.leaseMs}ms`, "--lease-renew-interval", `${t.renewMs}ms`, "--lease-retry-interval", `${t.retryMs}ms`,
+    "--replication-ack-timeout", `${t.ackTimeoutMs}ms`, "--s3-flush-interval", "2s",
+    ...more,
+  ];
+  return [new Node("node-a", 1, args, server.env), new Node("node-b", 2, args, server.env)];
+}
+
+export async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(50);
+  }
+}
+
+/** The node that is primary with its standby in sync (the pair is safe to lose its primary). */
+export async function primaryInSync(nodes: Node[], timeoutMs = 60_000): Promise<Node> {
+  return until("a primary with its standby in sync", async () => {
+    for (const n of nodes) {
+      const r = await n.replication();
+      if (r?.role === "primary" && r.standby?.inSync) return n;
+    }
+    return null;
+  }, timeoutMs);
+}
+
+export async function primaryOf(nodes: Node[], timeoutMs = 60_000): Promise<Node> {
+  return until("a primary", async () => {
+    for (const n of nodes) if ((await n.role()) === "primary") return n;
+    return null;
+  }, timeoutMs);
+}
