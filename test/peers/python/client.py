@@ -5,11 +5,16 @@
   client.py consume --bootstrap H:P --topic T --count N --partitions P [--compression ...]
   client.py group   --bootstrap H:P --topic T --group G [--assignor range,roundrobin|cooperative-sticky|...]
                     [--client-id C] [--session-timeout-ms MS] [--instance-id I]
+  client.py stream  --bootstrap H:P --topic T --acked-file F [--interval-ms MS]
 
 Record i goes to partition i % P with key "k-<i>", value value(i), headers headers(i) and CreateTime
 BASE_TS + i. `produce` is idempotent with acks=all and waits for every delivery report; `consume` assigns every
 partition from the beginning (no group) and checks each record exactly. Both exit non-zero on the first problem.
 The same record shape is rebuilt in test/peers/python.test.ts (keep the two in step).
+
+`stream` is the failover tests' producer (as the Java client's): idempotent, acks=all, keys "s-<n>" (partitioned by
+librdkafka) until SIGTERM, one line "key partition offset" per delivery report appended to the acked file; then it
+flushes and prints "stream: done: sent S acked A failed F".
 
 `group` is one consumer-group member until SIGTERM (then close(), which leaves the group). It prints the line
 protocol of test/helpers/group-members.ts: "assigned/revoked/lost <p,..>" from the rebalance callbacks,
@@ -147,6 +152,40 @@ def produce(args):
     if delivered[0] != args.count:
         fail(f"{delivered[0]} delivery reports for {args.count} records")
     print(f"produced {args.count} records to {args.topic} ({args.compression})", flush=True)
+
+
+def stream(args):
+    conf = common_config(args)
+    conf.update({"enable.idempotence": True, "acks": "all", "linger.ms": 2, "message.timeout.ms": 300000,
+                 "retry.backoff.ms": 50, "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500})
+    p = Producer(conf)
+    stop = [False]
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    counts = {"sent": 0, "acked": 0, "failed": 0}
+    out = open(args.acked_file, "a", buffering=1)
+
+    def on_delivery(err, msg):
+        if err is not None:
+            counts["failed"] += 1
+            if counts["failed"] <= 20:
+                print(f"stream: delivery of {msg.key()!r} failed: {err}", file=sys.stderr, flush=True)
+            return
+        out.write(f"{msg.key().decode()} {msg.partition()} {msg.offset()}\n")
+        counts["acked"] += 1
+
+    n = 0
+    while not stop[0]:
+        try:
+            p.produce(args.topic, key=f"s-{n}".encode(), value=value(n), on_delivery=on_delivery)
+            counts["sent"] += 1
+            n += 1
+        except BufferError:
+            pass
+        p.poll(args.interval_ms / 1000)
+    print(f"stream: stopping after {counts['sent']} sends; flushing", flush=True)
+    p.flush(300)
+    out.close()
+    print(f"stream: done: sent {counts['sent']} acked {counts['acked']} failed {counts['failed']}", flush=True)
 
 
 def consume(args):
@@ -306,7 +345,9 @@ def check(args, msg, next_k):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["produce", "consume", "group", "version"])
+    ap.add_argument("command", choices=["produce", "consume", "group", "stream", "version"])
+    ap.add_argument("--acked-file", default="")
+    ap.add_argument("--interval-ms", type=int, default=2)
     ap.add_argument("--bootstrap", default="127.0.0.1:9092")
     ap.add_argument("--topic", default="t")
     ap.add_argument("--count", type=int, default=1000)
@@ -326,6 +367,8 @@ def main():
         produce(args)
     elif args.command == "group":
         group(args)
+    elif args.command == "stream":
+        stream(args)
     else:
         consume(args)
 
