@@ -9,6 +9,10 @@
 //   group        --bootstrap H:P --topic T --group G [--assignor range|roundrobin|sticky|cooperative-sticky]
 //                [--instance-id I] [--session-timeout-ms MS] [--max-poll-records N] [--client-id C]
 //   admin        --bootstrap H:P --action list|describe|offsets|delete|delete-offsets --group G [--topic T --partition P]
+//   admin        --bootstrap H:P --action describe-configs|alter-configs --type topic|broker|broker-default [--name N] [--keys k,k]
+//                [--set k=v;k=v --delete k,k --append k=v --subtract k=v]
+//   admin        --bootstrap H:P --action delete-records|list-offsets|describe-producers|log-dirs --topic T --partition P
+//                [--offset O] [--spec earliest|latest|earliest-local|latest-tiered|max-timestamp]
 //
 // produce/consume share one deterministic record model: record i goes to partition i % P with key "k-<i>", the value
 // value(i), headers "idx" = i (text) and "h2" = h2(i) (null on some records, empty on others), and the timestamp
@@ -31,7 +35,8 @@
 //   committed <p>:<next offset>,..           after each acknowledged commitSync (after every poll with records)
 //   commit-failed <exception>                a commit the coordinator refused (the records will come again)
 //   closed                                   after a clean close
-// admin drives the AdminClient's group APIs and prints one line per result (see admin()).
+// admin drives the AdminClient's group, config, DeleteRecords, ListOffsets, DescribeProducers and DescribeLogDirs
+// APIs and prints one line per result (see admin()); a refusal is printed as "error <action> <exception>: <message>".
 
 import java.io.BufferedWriter;
 import java.io.FileWriter;
@@ -58,6 +63,19 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.DeletedRecords;
+import org.apache.kafka.clients.admin.DescribeConfigsOptions;
+import org.apache.kafka.clients.admin.DescribeProducersResult;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.ProducerState;
+import org.apache.kafka.clients.admin.RecordsToDelete;
+import org.apache.kafka.clients.admin.ReplicaInfo;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.GroupListing;
@@ -583,6 +601,61 @@ public final class KliteJavaClient {
                         System.out.println("deleted-offsets " + group + " " + tp.topic() + " " + tp.partition());
                         break;
                     }
+                    case "describe-configs": {
+                        ConfigResource r = resource(a);
+                        Config c = admin.describeConfigs(Collections.singletonList(r), new DescribeConfigsOptions().includeSynonyms(true)).all().get(30, TimeUnit.SECONDS).get(r);
+                        String keys = a.get("keys");
+                        for (ConfigEntry e : c.entries()) {
+                            if (keys != null && !Arrays.asList(keys.split(",")).contains(e.name())) continue;
+                            StringBuilder syn = new StringBuilder();
+                            for (ConfigEntry.ConfigSynonym y : e.synonyms()) syn.append(syn.length() == 0 ? "" : ",").append(y.source()).append(":").append(y.name()).append("=").append(y.value());
+                            System.out.println("config " + e.name() + "=" + e.value() + " source=" + e.source() + " sensitive=" + e.isSensitive() + " readOnly=" + e.isReadOnly() + " synonyms=" + syn);
+                        }
+                        break;
+                    }
+                    case "alter-configs": {
+                        List<AlterConfigOp> ops = new ArrayList<>();
+                        if (a.containsKey("set")) for (String kv : a.get("set").split(";")) ops.add(new AlterConfigOp(entry(kv), AlterConfigOp.OpType.SET));
+                        if (a.containsKey("delete")) for (String k : a.get("delete").split(",")) ops.add(new AlterConfigOp(new ConfigEntry(k, null), AlterConfigOp.OpType.DELETE));
+                        if (a.containsKey("append")) ops.add(new AlterConfigOp(entry(a.get("append")), AlterConfigOp.OpType.APPEND));
+                        if (a.containsKey("subtract")) ops.add(new AlterConfigOp(entry(a.get("subtract")), AlterConfigOp.OpType.SUBTRACT));
+                        ConfigResource r = resource(a);
+                        admin.incrementalAlterConfigs(Collections.singletonMap(r, ops)).all().get(30, TimeUnit.SECONDS);
+                        System.out.println("altered " + r.type() + " " + r.name());
+                        break;
+                    }
+                    case "delete-records": {
+                        TopicPartition tp = new TopicPartition(req(a, "topic"), Integer.parseInt(req(a, "partition")));
+                        DeletedRecords d = admin.deleteRecords(Collections.singletonMap(tp, RecordsToDelete.beforeOffset(Long.parseLong(req(a, "offset"))))).lowWatermarks().get(tp).get(30, TimeUnit.SECONDS);
+                        System.out.println("low-watermark " + tp.topic() + " " + tp.partition() + " " + d.lowWatermark());
+                        break;
+                    }
+                    case "list-offsets": {
+                        TopicPartition tp = new TopicPartition(req(a, "topic"), Integer.parseInt(req(a, "partition")));
+                        String spec = req(a, "spec");
+                        OffsetSpec os = spec.equals("earliest") ? OffsetSpec.earliest() : spec.equals("latest") ? OffsetSpec.latest()
+                            : spec.equals("earliest-local") ? OffsetSpec.earliestLocal() : spec.equals("latest-tiered") ? OffsetSpec.latestTiered()
+                            : spec.equals("max-timestamp") ? OffsetSpec.maxTimestamp() : OffsetSpec.forTimestamp(Long.parseLong(spec));
+                        ListOffsetsResult.ListOffsetsResultInfo i = admin.listOffsets(Collections.singletonMap(tp, os)).partitionResult(tp).get(30, TimeUnit.SECONDS);
+                        System.out.println("offset " + spec + " " + i.offset() + " epoch=" + i.leaderEpoch().map(String::valueOf).orElse("-"));
+                        break;
+                    }
+                    case "describe-producers": {
+                        TopicPartition tp = new TopicPartition(req(a, "topic"), Integer.parseInt(req(a, "partition")));
+                        DescribeProducersResult.PartitionProducerState st = admin.describeProducers(Collections.singletonList(tp)).partitionResult(tp).get(30, TimeUnit.SECONDS);
+                        for (ProducerState ps : st.activeProducers()) System.out.println("producer " + ps.producerId() + " epoch=" + ps.producerEpoch() + " lastSequence=" + ps.lastSequence());
+                        break;
+                    }
+                    case "log-dirs": {
+                        Map<Integer, Map<String, LogDirDescription>> all = admin.describeLogDirs(Collections.singletonList(Integer.parseInt(a.getOrDefault("broker", "0")))).allDescriptions().get(30, TimeUnit.SECONDS);
+                        for (Map.Entry<Integer, Map<String, LogDirDescription>> b : all.entrySet()) {
+                            for (Map.Entry<String, LogDirDescription> d : b.getValue().entrySet()) {
+                                System.out.println("logdir " + b.getKey() + " " + d.getKey() + " total=" + d.getValue().totalBytes().orElse(-1) + " usable=" + d.getValue().usableBytes().orElse(-1));
+                                for (Map.Entry<TopicPartition, ReplicaInfo> r : d.getValue().replicaInfos().entrySet()) System.out.println("replica " + r.getKey() + " size=" + r.getValue().size());
+                            }
+                        }
+                        break;
+                    }
                     default:
                         usage("unknown admin action " + action);
                 }
@@ -592,6 +665,17 @@ public final class KliteJavaClient {
             }
         }
         return 0;
+    }
+
+    static ConfigResource resource(Map<String, String> a) {
+        String type = req(a, "type");
+        if (type.equals("broker-default")) return new ConfigResource(ConfigResource.Type.BROKER, "");
+        return new ConfigResource(type.equals("broker") ? ConfigResource.Type.BROKER : ConfigResource.Type.TOPIC, req(a, "name"));
+    }
+
+    static ConfigEntry entry(String kv) {
+        int eq = kv.indexOf('=');
+        return new ConfigEntry(kv.substring(0, eq), kv.substring(eq + 1));
     }
 
     // ----------------------------------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ The same record shape is rebuilt in test/peers/python.test.ts (keep the two in s
 librdkafka) until SIGTERM, one line "key partition offset" per delivery report appended to the acked file; then it
 flushes and prints "stream: done: sent S acked A failed F".
 
+`admin` drives confluent-kafka's AdminClient (what its version has: describe_configs, alter_configs, list_groups):
+  client.py admin --action describe-configs|alter-configs|list-groups --resource topic|broker --name N
+                  [--set k=v;k=v]
+and prints one line per result: "config <name>=<value> source=<n> sensitive=<bool> readOnly=<bool>",
+"altered <resource> <name>", "group <id> <state> <protocol type>", or "error <action> <message>".
+
 `group` is one consumer-group member until SIGTERM (then close(), which leaves the group). It prints the line
 protocol of test/helpers/group-members.ts: "assigned/revoked/lost <p,..>" from the rebalance callbacks,
 "r <partition> <offset> <key>" per record, "committed <p>:<offset>,.." after each synchronous commit (one per
@@ -343,11 +349,37 @@ def check(args, msg, next_k):
     next_k[part] = k + 1
 
 
+def admin(args):
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    a = AdminClient({"bootstrap.servers": args.bootstrap, "socket.timeout.ms": 10000})
+    kind = ConfigResource.Type.BROKER if args.resource == "broker" else ConfigResource.Type.TOPIC
+    try:
+        if args.action == "describe-configs":
+            res = ConfigResource(kind, args.name)
+            for name, e in sorted(a.describe_configs([res])[res].result(timeout=30).items()):
+                print(f"config {name}={e.value} source={e.source} sensitive={e.is_sensitive} readOnly={e.is_read_only}")
+        elif args.action == "alter-configs":
+            # AlterConfigs (the legacy API): the given values replace every explicit config of the resource.
+            res = ConfigResource(kind, args.name, set_config=dict(kv.split("=", 1) for kv in args.set.split(";") if kv))
+            a.alter_configs([res])[res].result(timeout=30)
+            print(f"altered {args.resource} {args.name}")
+        elif args.action == "list-groups":
+            for g in sorted(a.list_groups(timeout=30), key=lambda g: g.id):
+                print(f"group {g.id} {g.state} {g.protocol_type!r}")
+    except confluent_kafka.KafkaException as e:
+        print(f"error {args.action} {e.args[0].str()}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["produce", "consume", "group", "stream", "version"])
+    ap.add_argument("command", choices=["produce", "consume", "group", "stream", "admin", "version"])
     ap.add_argument("--acked-file", default="")
     ap.add_argument("--interval-ms", type=int, default=2)
+    ap.add_argument("--action", default="")
+    ap.add_argument("--resource", default="topic")
+    ap.add_argument("--name", default="")
+    ap.add_argument("--set", default="")
     ap.add_argument("--bootstrap", default="127.0.0.1:9092")
     ap.add_argument("--topic", default="t")
     ap.add_argument("--count", type=int, default=1000)
@@ -369,6 +401,8 @@ def main():
         group(args)
     elif args.command == "stream":
         stream(args)
+    elif args.command == "admin":
+        admin(args)
     else:
         consume(args)
 
