@@ -182,7 +182,14 @@ function checkTopic(ops: readonly ConfigOp[], next: ReadonlyMap<string, string>)
   }
 }
 
+/** Names klite does not know are kept (as Kafka keeps them for plugins), but only so many per broker entity. */
+const MAX_UNKNOWN_BROKER_CONFIGS = 256;
+
 function checkBroker(ops: readonly ConfigOp[], next: ReadonlyMap<string, string>): void {
+  const unknown = [...next.keys()].filter((n) => !BROKER_CONFIGS.has(n)).length;
+  if (unknown > MAX_UNKNOWN_BROKER_CONFIGS) {
+    throw refuse(ErrorCode.INVALID_REQUEST, `klite keeps at most ${MAX_UNKNOWN_BROKER_CONFIGS} broker configs it does not know (they have no effect); this change would make ${unknown}`);
+  }
   const readOnly = ops.filter((o) => BROKER_CONFIGS.has(o.name) && !BROKER_CONFIGS.get(o.name)!.dynamic).map((o) => o.name);
   if (readOnly.length) throw refuse(ErrorCode.INVALID_REQUEST, `Cannot update these configs dynamically: [${readOnly.join(", ")}]`);
   for (const o of ops) {

@@ -156,6 +156,14 @@ describe("IncrementalAlterConfigs and AlterConfigs", () => {
     expect(r.configs.filter((e) => e.configSource === SRC.TOPIC).map((e) => [e.name, e.value])).toEqual([["cleanup.policy", "compact,delete"], ["retention.ms", "1000000"]]);
   });
 
+  test("names klite does not know are kept on the broker, up to a bound", async () => {
+    const many = Array.from({ length: 257 }, (_, i): [string, number, string] => [`plugin.setting.${i}`, SET, "x"]);
+    expect(await incremental(BROKER, "0", many)).toMatchObject({ errorCode: ErrorCode.INVALID_REQUEST, errorMessage: "klite keeps at most 256 broker configs it does not know (they have no effect); this change would make 257" });
+    expect(await incremental(BROKER, "0", many.slice(0, 2))).toMatchObject({ errorCode: 0 });
+    expect((await describeConfigs(BROKER, "0", ["plugin.setting.1"])).configs).toEqual([expect.objectContaining({ name: "plugin.setting.1", value: null, isSensitive: true, configSource: SRC.BROKER })]);
+    expect(await incremental(BROKER, "0", [["plugin.setting.0", DELETE, null], ["plugin.setting.1", DELETE, null]])).toMatchObject({ errorCode: 0 });
+  });
+
   test("the same resource twice in one request is refused for both", async () => {
     const r = await c.request(44, 1, { resources: [0, 1].map(() => ({ resourceType: TOPIC, resourceName: "cfg", configs: [{ name: "retention.ms", configOperation: SET, value: "1" }] })), validateOnly: false });
     expect(r.responses.map((x: { errorCode: number; errorMessage: string }) => [x.errorCode, x.errorMessage])).toEqual([[ErrorCode.INVALID_REQUEST, "Each resource must appear at most once."], [ErrorCode.INVALID_REQUEST, "Each resource must appear at most once."]]);
@@ -202,5 +210,21 @@ describe("broker configs are topic defaults, applied at once, and survive a rest
     const f = await c.request(1, 12, { replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1, topics: [{ topic: "alter-effect", partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: p.baseOffset, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [], rackId: "" });
     const recs = decodeRecords(f.responses[0].partitions[0].records);
     expect(recs[0]!.timestamp).toBe(Number(p.logAppendTimeMs));
+  });
+
+  test("message.timestamp.before.max.ms and cleanup.policy altered on a topic hold for its next produce", async () => {
+    await createTopic("ts-rules");
+    const dayAgo = Date.now() - 86_400_000;
+    expect((await produce("ts-rules", 10, dayAgo)).errorCode).toBe(0);
+    expect(await incremental(TOPIC, "ts-rules", [["message.timestamp.before.max.ms", SET, "3600000"]])).toMatchObject({ errorCode: 0 });
+    expect((await produce("ts-rules", 10, dayAgo)).errorCode).toBe(ErrorCode.INVALID_TIMESTAMP);
+    expect((await produce("ts-rules", 10)).errorCode).toBe(0);
+    expect(await incremental(TOPIC, "ts-rules", [["message.timestamp.before.max.ms", DELETE, null]])).toMatchObject({ errorCode: 0 });
+    expect((await produce("ts-rules", 10, dayAgo)).errorCode).toBe(0);
+    // A keyless record is refused once the topic is compacted (produce() sends a key, so build one without).
+    expect(await incremental(TOPIC, "ts-rules", [["cleanup.policy", SET, "compact"]])).toMatchObject({ errorCode: 0 });
+    const keyless = buildBatch([{ key: null, value: enc.encode("no key") }]);
+    const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: "ts-rules", partitionData: [{ index: 0, records: keyless }] }] });
+    expect(r.responses[0].partitionResponses[0].errorCode).toBe(ErrorCode.INVALID_RECORD);
   });
 });
