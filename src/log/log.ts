@@ -567,6 +567,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
         p.flushedOffset = Math.max(this.cold.end(p), p.logStartOffset);
         if (p.nextOffset < p.flushedOffset) p.nextOffset = p.flushedOffset;
         const idx = p.index;
+        // A WAL that ends below what S3 holds (a standby that missed what the primary flushed meanwhile) would leave
+        // a gap in the index: S3 serves everything below its end instead.
+        if (idx.length > 0 && idx.last[idx.end - 1]! + 1 < p.flushedOffset) idx.dropBefore(p.flushedOffset);
         for (let i = idx.find(p.flushedOffset); i >= 0 && i < idx.end; i++) p.unflushedBytes += idx.size[i]!;
         this.unflushedBytes += p.unflushedBytes;
         p.unflushedSince = p.unflushedBytes > 0 ? now : 0;
