@@ -73,6 +73,12 @@ function rows(rounds: Measurements[], sizes: { klite: number; kafkaJars: number 
       }
     }
   }
+  const kcatNote = (side: Side, key: string) => {
+    const sec = fig(key, side, "seconds");
+    return sec === null ? "" : `${fmt(sec, "ms")} s`;
+  };
+  add("produce kcat, 1 MB batches of 100-byte records, 1 partition, acks=1 — fresh broker", "kcat", "records/s", "higher", ["kcat-fresh", "recordsPerSec"], ["kcat-fresh", "recordsPerSec"], kcatNote);
+  add("produce kcat, 1 MB batches of 100-byte records, 1 partition, acks=1 — after the produce workloads", "kcat", "records/s", "higher", ["kcat-aged", "recordsPerSec"], ["kcat-aged", "recordsPerSec"], kcatNote);
   const e2eNote = (side: Side) => {
     const p50 = fig("e2e:klite-bench", side, "consume.e2eLatencyMs.p50");
     const rate = fig("e2e:klite-bench", side, "produce.recordsPerSec");
@@ -126,6 +132,15 @@ function targets(r: Row[]): Target[] {
   t.push({ what: "idle RSS ≤ 1/4 of Kafka's", measured: q === null ? "–" : `${q.toFixed(2)}× (${fmt(idle!.klite, "MiB")} vs ${fmt(idle!.kafka, "MiB")} MiB)`, met: q === null ? null : q <= 0.25 });
   const st = find("start-up", "–");
   t.push({ what: "start-up to first acknowledged produce < 300 ms", measured: st?.klite != null ? `${fmt(st.klite, "ms")} ms` : "–", met: st?.klite != null ? st.klite < 300 : null });
+  for (const age of ["fresh broker", "after the produce workloads"]) {
+    ratioTarget(`kcat 1 MB batches (${age}), klite ≥ 1.5× Kafka`, r.find((x) => x.generator === "kcat" && x.workload.endsWith(age)), 1.5);
+  }
+  const fresh = r.find((x) => x.generator === "kcat" && x.workload.endsWith("fresh broker"))?.klite ?? null;
+  const aged = r.find((x) => x.generator === "kcat" && x.workload.endsWith("produce workloads"))?.klite ?? null;
+  t.push({ what: "no slowdown with age: kcat after the produce workloads within 10% of a fresh broker", measured: fresh && aged ? `${(aged / fresh).toFixed(2)}× (${fmt(aged, "")} vs ${fmt(fresh, "")} rec/s)` : "–", met: fresh && aged ? aged >= 0.9 * fresh : null });
+  for (const g of ["klite bench", "ConsumerPerformance"]) ratioTarget(`consume from the beginning ≥ 1.0× Kafka — ${g}`, find("consume from the beginning", g), 1);
+  const peak = find("peak RSS", "–");
+  t.push({ what: "peak RSS over the whole compare ≤ Kafka's", measured: peak?.klite != null ? `${fmt(peak.klite, "MiB")} vs ${fmt(peak.kafka, "MiB")} MiB` : "–", met: peak?.klite != null && peak.kafka != null ? peak.klite <= peak.kafka : null });
   const tail = find("consume from the tail", "klite bench");
   const produced = tail ? Number(/producers ([\d,]+)/.exec(tail.kliteNote)?.[1]?.replace(/,/g, "") ?? NaN) : NaN;
   const keep = tail?.klite != null && produced > 0 ? tail.klite / produced : null;
@@ -133,7 +148,33 @@ function targets(r: Row[]): Target[] {
   return t;
 }
 
-function markdown(r: Row[], t: Target[], machine: Record<string, unknown>): string {
+/** klite with its defaults in a memory cgroup beside klite unconfined: the same workloads, survival and peak RSS. */
+function memoryLimited(rounds: Measurements[], r: Row[]): { lines: string[]; targets: Target[] } {
+  const info = rounds.map((m) => m.memoryLimited?.klite as { skipped?: string; limitBytes: number; cgroup?: string } | undefined).find((x) => x);
+  if (!info) return { lines: [], targets: [] };
+  const limit = `${fmt(info.limitBytes / 2 ** 20, "MiB")} MiB`;
+  if (info.skipped) {
+    return { lines: [`Memory-limited run (klite in a ${limit} memory cgroup): skipped, ${info.skipped}.`], targets: [{ what: `survives every workload in a ${limit} cgroup`, measured: "not measured", met: null }] };
+  }
+  const cg = rounds.map((m) => ({ ...m, ...Object.fromEntries(Object.entries(m).filter(([k]) => k.startsWith("cg:")).map(([k, v]) => [k.slice(3), v])) }));
+  const limited = rows(cg, { klite: 0, kafkaJars: null, jre: null });
+  const survived = rounds.map((m) => m["cg:survived"]?.klite).filter((x) => x !== undefined);
+  const ok = survived.length > 0 && survived.every((x) => x === true);
+  const ooms = rounds.reduce((a, m) => a + Number(m["cg:oomKills"]?.klite ?? 0), 0);
+  const lines = [`### klite in a ${limit} memory cgroup (cgroup ${info.cgroup}, default flags)`, "", `Survived every workload: ${ok ? "yes" : `**no** (OOM kills: ${ooms})`}.`, "",
+    "| workload | load generator | klite | klite in the cgroup |", "|---|---|--:|--:|"];
+  for (const x of limited) {
+    if (x.generator === "–" && !x.workload.startsWith("peak") && !x.workload.startsWith("idle")) continue;
+    if (x.workload.includes("Kafka with flush")) continue;
+    const base = r.find((y) => y.workload === x.workload && y.generator === x.generator);
+    const u = x.unit === "records/s" ? "rec/s" : x.unit;
+    lines.push(`| ${x.workload} | ${x.generator} | ${fmt(base?.klite ?? null, x.unit)} ${u} | ${fmt(x.klite, x.unit)} ${u} |`);
+  }
+  const peak = limited.find((x) => x.workload.startsWith("peak"))?.klite ?? null;
+  return { lines, targets: [{ what: `survives every workload in a ${limit} cgroup with the default flags`, measured: ok ? `yes, peak RSS ${fmt(peak, "MiB")} MiB` : `no (OOM kills ${ooms})`, met: ok }] };
+}
+
+function markdown(r: Row[], t: Target[], machine: Record<string, unknown>, limited: string[] = []): string {
   const lines = [
     `| workload | load generator | klite | Apache Kafka ${machine.kafka} | klite / Kafka |`,
     "|---|---|--:|--:|--:|",
@@ -145,6 +186,7 @@ function markdown(r: Row[], t: Target[], machine: Record<string, unknown>): stri
   }
   lines.push("", "| target | measured | met |", "|---|---|---|");
   for (const x of t) lines.push(`| ${x.what} | ${x.measured} | ${x.met === null ? "–" : x.met ? "yes" : "**no**"} |`);
+  if (limited.length) lines.push("", ...limited);
   lines.push("", `Machine: ${machine.cpus}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}; Bun ${machine.bun}; ${machine.java}. ` +
     `${machine.quick ? "Quick run" : "Full run"}, ${machine.rounds} round(s) (medians), ${machine.minutes} min, ${String(machine.date).slice(0, 10)}.`);
   return `${lines.join("\n")}\n`;
@@ -200,8 +242,10 @@ function svg(r: Row[]): string {
 export function buildReport(rounds: Measurements[], machine: Record<string, unknown>, sizes: { klite: number; kafkaJars: number | null; jre: number | null }) {
   const r = rows(rounds, sizes);
   const t = targets(r);
+  const ml = memoryLimited(rounds, r);
+  t.push(...ml.targets);
   return {
-    markdown: markdown(r, t, machine),
+    markdown: markdown(r, t, machine, ml.lines),
     svg: svg(r),
     json: { machine, sizes, rows: r.map((x) => ({ ...x, ratio: ratioOf(x) })), targets: t, rounds },
   };

@@ -3,9 +3,15 @@
 // `klite bench` and by Kafka's ProducerPerformance/ConsumerPerformance. Writes a markdown table, a JSON file and an
 // SVG chart (bench-results/ by default); every figure of klite stands beside Kafka's with the ratio.
 //   scripts/bench/compare [--quick] [--rounds N] [--out DIR] [--only klite|kafka] [--report-only DIR/compare-raw.json]
-// klite is the compiled binary (npm run build first); Kafka 4.4.0 comes from Maven Central (scripts/bench/kafka.ts).
-// Every workload is bounded in time; --quick shortens them (about 6 minutes in all, against about 20).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+//                         [--klite PATH] [--memory-limit 1GiB|off]
+// klite is the compiled binary (npm run build first; --klite another one, for A/B runs); Kafka 4.4.0 comes from
+// Maven Central (scripts/bench/kafka.ts). Every workload is bounded in time; --quick shortens them (about 6 minutes
+// in all, against about 20). kcat (librdkafka's default 1 MB batches of 100-byte records, one partition, acks=1) runs
+// on the fresh broker and again after the produce workloads, to show whether the broker slows down as it ages.
+// klite then runs every workload a second time inside a memory cgroup of --memory-limit (1 GiB, the Helm chart's
+// suggested pod limit) with its default flags: whether it survived (no OOM kill), its peak RSS and its figures
+// there. Where no cgroup can be created (not root, no delegated memory controller) that run is skipped and says why.
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { Cluster } from "../../src/bench/cluster.ts";
@@ -15,12 +21,15 @@ import type { BenchResult } from "../../src/bench/report.ts";
 import { installKafka, KAFKA_VERSION, startKafka, waitReady } from "./kafka.ts";
 import { consumerPerformance, producerPerformance } from "./java-tools.ts";
 import { buildReport, type Measurements, type Side } from "./compare-report.ts";
+import { memoryCgroup, rssOf, type MemoryCgroup } from "../../test/helpers/cgroup.ts";
+import { parseSize } from "../../src/config.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
-const KLITE = join(ROOT, "dist", "klite");
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(`--${n}`);
 const opt = (n: string, d: string) => (argv.includes(`--${n}`) ? argv[argv.indexOf(`--${n}`) + 1]! : d);
+const KLITE = resolve(opt("klite", join(ROOT, "dist", "klite")));
+const MEMORY_LIMIT = opt("memory-limit", "1GiB");
 const QUICK = flag("quick");
 const ROUNDS = Number(opt("rounds", "1"));
 const OUT = resolve(opt("out", join(ROOT, "bench-results")));
@@ -28,10 +37,27 @@ const ONLY = opt("only", "");
 
 /** Seconds per produce run, e2e seconds, records for the consume-from-beginning topic, start-ups to time. */
 const PLAN = QUICK
-  ? { produceS: 6, e2eS: 15, tailS: 6, fillRecords: 200_000, startups: 3, warmS: 8 }
-  : { produceS: 15, e2eS: 60, tailS: 15, fillRecords: 1_048_576, startups: 5, warmS: 20 };
+  ? { produceS: 6, e2eS: 15, tailS: 6, fillRecords: 200_000, startups: 3, warmS: 8, kcatRecords: 1_000_000 }
+  : { produceS: 15, e2eS: 60, tailS: 15, fillRecords: 1_048_576, startups: 5, warmS: 20, kcatRecords: 3_000_000 };
+/** kcat's record size: librdkafka's default batch.size (1,000,000 bytes) then holds about 9,000 records. */
+const KCAT_RECORD = 100;
 const RECORD = 1024;
-const PORT = 39092;
+/** A port p with p + 1 free as well (Kafka's controller listener), so runs beside other brokers on this machine work. */
+function freePortPair(): number {
+  for (;;) {
+    const p = 20_000 + Math.floor(Math.random() * 40_000);
+    const held: { stop(closeActive?: boolean): void }[] = [];
+    try {
+      for (const port of [p, p + 1]) held.push(Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }));
+      return p;
+    } catch {
+      // taken: try another
+    } finally {
+      for (const l of held) l.stop(true);
+    }
+  }
+}
+const PORT = Number(opt("port", "0")) || freePortPair();
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
 
@@ -44,9 +70,13 @@ interface Broker {
   stop(): Promise<void>;
 }
 
-async function startKlite(dir: string): Promise<Broker> {
+async function startKlite(dir: string, cgroup: MemoryCgroup | null = null): Promise<Broker> {
   const spawnedAt = performance.now();
-  const proc = Bun.spawn([KLITE, "--listen", `127.0.0.1:${PORT}`, "--data-dir", join(dir, "data"), "--log-level", "warn"], { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  const argv = [KLITE, "--listen", `127.0.0.1:${PORT}`, "--data-dir", join(dir, "data"), "--log-level", "warn"];
+  const proc = Bun.spawn(cgroup ? cgroup.wrap(argv) : argv, { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  proc.exited.then((code) => {
+    if (code !== 0 && proc.signalCode !== "SIGTERM") log(`klite exited with ${proc.signalCode ?? code}${cgroup ? ` (OOM kills in its cgroup: ${cgroup.oomKills()})` : ""}`);
+  });
   return {
     name: "klite", pid: proc.pid, bootstrap: `127.0.0.1:${PORT}`, spawnedAt, exited: () => proc.exitCode !== null,
     async stop() {
@@ -61,15 +91,6 @@ async function startKlite(dir: string): Promise<Broker> {
 async function startApacheKafka(home: string, dir: string): Promise<Broker> {
   const k = await startKafka(home, join(dir, "kafka"), PORT);
   return { name: "kafka", pid: k.pid, bootstrap: k.bootstrap, spawnedAt: k.spawnedAt, exited: () => k.proc.exitCode !== null, stop: () => k.stop() };
-}
-
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** Retries until a one-record produce with acks=1 is acknowledged; returns when (performance.now()). */
@@ -110,6 +131,33 @@ async function kliteBench(bootstrap: string, mode: string, args: string[], timeo
   return JSON.parse(out) as BenchResult;
 }
 
+/** kcat producing PLAN.kcatRecords records of KCAT_RECORD bytes from `file` into one partition with acks=1. */
+async function kcatProduce(bootstrap: string, topic: string, file: string): Promise<{ recordsPerSec: number; seconds: number } | null> {
+  if (!Bun.which("kcat")) return null;
+  await createTopic(bootstrap, topic, 1);
+  const t0 = performance.now();
+  const proc = Bun.spawn(["kcat", "-P", "-b", bootstrap, "-t", topic, "-p", "0", "-X", "acks=1"], { stdin: Bun.file(file), stdout: "ignore", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 300_000);
+  const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  if (code !== 0) {
+    log(`  kcat failed (exit ${code}): ${err.trim().split("\n").slice(-3).join(" / ")}`);
+    return null;
+  }
+  return { recordsPerSec: PLAN.kcatRecords / seconds, seconds };
+}
+
+function kcatInput(dir: string): string {
+  const file = join(dir, "kcat-input.txt");
+  const line = `${"x".repeat(KCAT_RECORD - 1)}\n`;
+  const chunk = line.repeat(10_000);
+  const fd = openSync(file, "w");
+  for (let i = 0; i < PLAN.kcatRecords; i += 10_000) writeSync(fd, chunk);
+  closeSync(fd);
+  return file;
+}
+
 async function createTopic(bootstrap: string, name: string, partitions: number, configs: Record<string, string> = {}): Promise<void> {
   const c = await Cluster.connect([bootstrap]);
   try {
@@ -126,14 +174,19 @@ const PRODUCE = [
   { id: "acksall-p8", acks: "all", partitions: 8 },
 ] as const;
 
-/** Every workload against one broker; fills m[key] for this side. */
-async function runSide(side: Side, start: (dir: string) => Promise<Broker>, home: string | null, m: Measurements): Promise<void> {
+/**
+ * Every workload against one broker; fills m[prefix + key] for this side. With a cgroup (the memory-limited run) the
+ * start-up timings are skipped and the cgroup's OOM kills and peak are recorded too.
+ */
+async function runSide(side: Side, start: (dir: string) => Promise<Broker>, home: string | null, m: Measurements, opts: { prefix?: string; cgroup?: MemoryCgroup | null } = {}): Promise<void> {
+  const prefix = opts.prefix ?? "";
   const put = (key: string, value: unknown) => {
-    (m[key] ??= {})[side] = value;
+    (m[prefix + key] ??= {})[side] = value;
   };
+  const tag = `${side}${opts.cgroup ? ` in a ${fmtMiB(opts.cgroup.limitBytes)} MiB cgroup` : ""}`;
   // Start-up: fresh data dir each time, spawn to first acknowledged produce.
   const startups: number[] = [];
-  for (let i = 0; i < PLAN.startups; i++) {
+  for (let i = 0; i < (opts.cgroup ? 0 : PLAN.startups); i++) {
     const dir = mkdtempSync(join(tmpdir(), `compare-${side}-`));
     try {
       const b = await start(dir);
@@ -146,21 +199,34 @@ async function runSide(side: Side, start: (dir: string) => Promise<Broker>, home
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  put("startup", startups);
-  log(`${side}: start-up to first ack ${startups.map((x) => x.toFixed(0)).join(", ")} ms`);
+  if (startups.length) {
+    put("startup", startups);
+    log(`${tag}: start-up to first ack ${startups.map((x) => x.toFixed(0)).join(", ")} ms`);
+  }
 
   const dir = mkdtempSync(join(tmpdir(), `compare-${side}-`));
+  const kcatFile = Bun.which("kcat") ? kcatInput(dir) : null;
   const b = await start(dir);
   let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(b.pid))), 250);
+  const sample = () => (peak = Math.max(peak, (rssOf(b.pid)?.peak ?? 0) / 2 ** 20));
+  const sampler = setInterval(sample, 250);
+  const alive = (what: string) => {
+    if (b.exited()) throw new Error(`${tag} died during ${what}`);
+  };
   try {
     await waitReady(b.bootstrap, { get exitCode() { return b.exited() ? 1 : null; } });
     await firstAck(b.bootstrap, b.exited);
     await Bun.sleep(5000);
-    put("idleRss", rssMiB(b.pid));
-    log(`${side}: idle RSS ${rssMiB(b.pid).toFixed(0)} MiB`);
+    put("idleRss", (rssOf(b.pid)?.now ?? 0) / 2 ** 20);
+    log(`${tag}: idle RSS ${fmtMiB(rssOf(b.pid)?.now ?? 0)} MiB`);
     // Warm-up (JIT for Kafka, page cache and allocator for both): not measured.
     await kliteBench(b.bootstrap, "produce", ["--topic", "warmup", "--partitions", "8", "--duration", `${PLAN.warmS}s`, "--acks", "1"], PLAN.warmS + 60);
+    if (kcatFile) {
+      const k = await kcatProduce(b.bootstrap, "kcat-fresh", kcatFile);
+      put("kcat-fresh", k);
+      log(`${tag}: kcat 1 MB batches on a fresh broker: ${k ? Math.round(k.recordsPerSec) : "-"} rec/s`);
+    }
+    alive("kcat");
 
     const variants: { suffix: string; configs: Record<string, string> }[] = [{ suffix: "", configs: {} }];
     if (side === "kafka") variants.push({ suffix: "-flush", configs: { "flush.messages": "1" } });
@@ -180,29 +246,71 @@ async function runSide(side: Side, start: (dir: string) => Promise<Broker>, home
           pp = await producerPerformance(home, b.bootstrap, ppTopic, { records, recordSize: RECORD, acks: w.acks, timeoutMs: (PLAN.produceS * 4 + 60) * 1000 });
         }
         put(`${key}:producer-perf`, pp);
-        log(`${side}: ${key}: klite bench ${kb?.produce?.recordsPerSec ?? "-"} rec/s, ProducerPerformance ${pp ? Math.round(pp.recordsPerSec) : "-"} rec/s`);
+        log(`${tag}: ${key}: klite bench ${kb?.produce?.recordsPerSec ?? "-"} rec/s, ProducerPerformance ${pp ? Math.round(pp.recordsPerSec) : "-"} rec/s`);
+        alive(key);
+      }
+      if (v.suffix === "" && kcatFile) {
+        // The same kcat run once the broker has taken the produce workloads above (gigabytes): does it slow with age?
+        const k = await kcatProduce(b.bootstrap, "kcat-aged", kcatFile);
+        put("kcat-aged", k);
+        log(`${tag}: kcat 1 MB batches after the produce workloads: ${k ? Math.round(k.recordsPerSec) : "-"} rec/s`);
+        alive("kcat");
       }
     }
 
     const e2e = await kliteBench(b.bootstrap, "produce-consume", ["--topic", "e2e", "--throughput", "20000", "--duration", `${PLAN.e2eS}s`, "--acks", "all", "--warmup-records", "20000"], PLAN.e2eS + 90);
     put("e2e:klite-bench", e2e);
-    log(`${side}: e2e at 20k/s p99 ${e2e?.consume?.e2eLatencyMs?.p99 ?? "-"} ms`);
+    log(`${tag}: e2e at 20k/s p99 ${e2e?.consume?.e2eLatencyMs?.p99 ?? "-"} ms`);
+    alive("e2e");
 
     const tail = await kliteBench(b.bootstrap, "produce-consume", ["--topic", "tail", "--partitions", "8", "--duration", `${PLAN.tailS}s`, "--acks", "1"], PLAN.tailS + 90);
     put("tail:klite-bench", tail);
-    log(`${side}: tail: produced ${tail?.produce?.recordsPerSec ?? "-"} rec/s, consumed ${tail?.consume?.recordsPerSec ?? "-"} rec/s`);
+    log(`${tag}: tail: produced ${tail?.produce?.recordsPerSec ?? "-"} rec/s, consumed ${tail?.consume?.recordsPerSec ?? "-"} rec/s`);
+    alive("tail");
 
     await kliteBench(b.bootstrap, "produce", ["--topic", "fill", "--partitions", "8", "--records", String(PLAN.fillRecords), "--acks", "1"], 600);
     const full = await kliteBench(b.bootstrap, "consume", ["--topic", "fill", "--records", String(PLAN.fillRecords), "--consumers", "1"], 300);
     put("beginning:klite-bench", full?.consume ?? null);
     const cp = home ? await consumerPerformance(home, b.bootstrap, "fill", { records: PLAN.fillRecords, timeoutMs: 300_000 }) : null;
     put("beginning:consumer-perf", cp);
-    log(`${side}: from the beginning: klite bench ${full?.consume?.recordsPerSec ?? "-"} rec/s, ConsumerPerformance ${cp ? Math.round(cp.recordsPerSec) : "-"} rec/s`);
+    log(`${tag}: from the beginning: klite bench ${full?.consume?.recordsPerSec ?? "-"} rec/s, ConsumerPerformance ${cp ? Math.round(cp.recordsPerSec) : "-"} rec/s`);
+    alive("consume from the beginning");
+    sample();
     put("peakRss", peak);
+  } catch (e) {
+    log(`${tag}: ${(e as Error).message}`);
+    if (!opts.cgroup) throw e;
   } finally {
     clearInterval(sampler);
-    await b.stop();
+    if (opts.cgroup) {
+      put("survived", !b.exited() && opts.cgroup.oomKills() === 0);
+      put("oomKills", opts.cgroup.oomKills());
+      put("cgroupPeak", (opts.cgroup.peakBytes() ?? NaN) / 2 ** 20);
+      put("peakRss", peak);
+      log(`${tag}: ${!b.exited() && opts.cgroup.oomKills() === 0 ? "survived every workload" : `did NOT survive (OOM kills ${opts.cgroup.oomKills()})`}, peak RSS ${peak.toFixed(0)} MiB`);
+    }
+    if (!b.exited()) await b.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmtMiB = (bytes: number) => Math.round(bytes / 2 ** 20).toLocaleString("en-US");
+
+/** The memory-limited run: klite with its defaults inside a new memory cgroup (skipped, with the reason, where none can be made). */
+async function runMemoryLimited(home: string | null, m: Measurements): Promise<void> {
+  const limit = MEMORY_LIMIT === "off" ? null : parseSize(MEMORY_LIMIT);
+  if (limit === null) return;
+  const cg = memoryCgroup("klite-compare", limit);
+  if ("unavailable" in cg) {
+    log(`memory-limited run skipped: ${cg.unavailable}`);
+    (m.memoryLimited ??= {}).klite = { skipped: cg.unavailable, limitBytes: limit };
+    return;
+  }
+  (m.memoryLimited ??= {}).klite = { limitBytes: limit, cgroup: `v${cg.version}` };
+  try {
+    await runSide("klite", (dir) => startKlite(dir, cg), home, m, { prefix: "cg:", cgroup: cg });
+  } finally {
+    cg.remove();
   }
 }
 
@@ -228,7 +336,9 @@ for (let r = 0; !REPORT_ONLY && r < ROUNDS; r++) {
   const m: Measurements = {};
   rounds.push(m);
   log(`round ${r + 1} of ${ROUNDS}${QUICK ? " (quick)" : ""}`);
-  if (ONLY !== "kafka") await runSide("klite", startKlite, home, m);
+  if (ONLY !== "kafka") await runSide("klite", (dir) => startKlite(dir), home, m);
+  writeFileSync(join(OUT, "compare-raw.json"), JSON.stringify({ rounds }, null, 1));
+  if (ONLY !== "kafka") await runMemoryLimited(home, m);
   writeFileSync(join(OUT, "compare-raw.json"), JSON.stringify({ rounds }, null, 1));
   if (ONLY !== "klite" && home) await runSide("kafka", (dir) => startApacheKafka(home, dir), home, m);
   writeFileSync(join(OUT, "compare-raw.json"), JSON.stringify({ rounds }, null, 1));
