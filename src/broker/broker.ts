@@ -25,6 +25,7 @@ import { becomePrimary } from "./wiring-primary.ts";
 import { checkConditionalWrites, leaseClusterId, ReplicatedNode, ReplicationStartError, type NodeState } from "./wiring-replication.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
 import { VERSION } from "../version.ts";
+import { describePlan, memoryLimit, planMemory, type MemoryPlan } from "../memory/budget.ts";
 
 export { VERSION };
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -32,11 +33,12 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 const S3_SHUTDOWN_DEADLINE_MS = 30_000;
 
 /** The handlers' view of the node: its rooms as they are now. */
-function contextOf(config: Config, clusterId: string, nodeId: number, logger: Logger, state: NodeState): BrokerContext & { advertised: { host: string; port: number } } {
+function contextOf(config: Config, clusterId: string, nodeId: number, logger: Logger, memory: MemoryPlan, state: NodeState): BrokerContext & { advertised: { host: string; port: number } } {
   return {
     config,
     clusterId,
     nodeId,
+    memory,
     advertised: { host: config.advertisedAddr?.host ?? "", port: config.advertisedAddr?.port ?? 0 },
     logger,
     apis: supportedApis(HANDLERS),
@@ -109,6 +111,7 @@ export class Broker {
     const t0 = performance.now();
     const dataDir = resolve(config.dataDir);
     prepareDataDir(dataDir);
+    const memory = planMemory(memoryLimit(config.memoryLimit), config.chunkPoolMemory);
     const unlock = lockDataDir(dataDir);
     let rooms: Rooms | null = null;
     let health: Server<undefined> | null = null;
@@ -134,11 +137,11 @@ export class Broker {
         }
       }
       let node: ReplicatedNode | null = null;
-      rooms = await recover(config, dataDir, bucket, props.clusterId, logger);
+      rooms = await recover(config, dataDir, bucket, props.clusterId, logger, memory);
       state = { rooms, role: replicated ? "standby" : "primary", primary: null, peerOf: null, stopped: false, ready: false };
       if (!replicated) state.primary = becomePrimary(rooms, config, logger);
 
-      const context = contextOf(config, props.clusterId, props.nodeId, logger, state);
+      const context = contextOf(config, props.clusterId, props.nodeId, logger, memory, state);
       const listener = new KafkaListener(context, HANDLERS, logger);
       let bound: { host: string; port: number };
       try {
@@ -166,7 +169,8 @@ export class Broker {
           (health ? `, health on ${health.hostname}:${health.port}` : "") +
           (rooms.tier ? `, S3 ${rooms.tier.store.describe} under ${rooms.tier.root}` : "") +
           (node ? `, replicated as ${node.id} (starting as standby)` : "") +
-          ` (recovered ${metaRecords} metadata records and ${walEntries} WAL entries from ${walSegments} segments in ${Math.round(performance.now() - t0)} ms)`,
+          ` (recovered ${metaRecords} metadata records and ${walEntries} WAL entries from ${walSegments} segments in ${Math.round(performance.now() - t0)} ms); ` +
+          describePlan(memory),
       );
       return broker;
     } catch (e) {
@@ -175,6 +179,12 @@ export class Broker {
       unlock();
       throw e;
     }
+  }
+
+  /** What the connections hold now: read pages, queued response bytes, request bytes in flight (tests, stats). */
+  get connectionMemory(): { pages: number; queued: number; requests: number; connections: number } {
+    const { budget, connections } = this.parts.listener;
+    return { pages: budget.pages.inUse, queued: budget.queuedBytes, requests: budget.requestBytes, connections };
   }
 
   get isReady(): boolean {

@@ -15,6 +15,7 @@ import { GroupCoordinator } from "../groups/coordinator.ts";
 import { OffsetStore } from "../groups/offsets.ts";
 import type { S3Tier } from "../s3/tier.ts";
 import { buildTier, type Bucket } from "./wiring-s3.ts";
+import { memoryLimit, planMemory, type MemoryPlan } from "../memory/budget.ts";
 
 export interface Rooms {
   meta: MetadataLog;
@@ -33,7 +34,8 @@ export function walDir(dataDir: string): string {
   return join(dataDir, "wal");
 }
 
-export async function recover(config: Config, dataDir: string, bucket: Bucket | null, clusterId: string, logger: Logger): Promise<Rooms> {
+/** `memory`: the node's memory plan (the same one again when a standby recovers anew, if not given). */
+export async function recover(config: Config, dataDir: string, bucket: Bucket | null, clusterId: string, logger: Logger, memory: MemoryPlan = planMemory(memoryLimit(config.memoryLimit), config.chunkPoolMemory)): Promise<Rooms> {
   const meta = MetadataLog.open(metaPath(dataDir), logger);
   const catalog = new Catalog(meta, config.nodeId);
   const wal = new Wal<Partition>({
@@ -41,9 +43,9 @@ export async function recover(config: Config, dataDir: string, bucket: Bucket | 
     segmentMaxBytes: config.walSegmentMaxBytes,
     syncIntervalMs: config.walSyncIntervalMs,
     maxDiskBytes: config.walMaxDiskSize,
-    cacheBytes: config.chunkPoolMemory,
+    cacheBytes: memory.chunkPool,
     // With S3 the pool bounds unflushed data: groups small enough that the back-pressure gate bites in steps.
-    maxGroupBytes: config.s3 ? Math.max(64 * 1024, Math.floor(config.chunkPoolMemory / 8)) : undefined,
+    maxGroupBytes: config.s3 ? Math.max(64 * 1024, Math.floor(memory.chunkPool / 8)) : undefined,
     logger,
   });
   const log = new Log(catalog, meta, wal, logger);
@@ -55,7 +57,7 @@ export async function recover(config: Config, dataDir: string, bucket: Bucket | 
   }, logger);
   const offsets = new OffsetStore(meta, catalog, groups);
   try {
-    const tier = bucket ? await buildTier(config, bucket, clusterId, catalog, meta, log, logger) : null;
+    const tier = bucket ? await buildTier(config, memory, bucket, clusterId, catalog, meta, log, logger) : null;
     const metaRecords = meta.replay();
     if (tier && bucket?.restored) {
       bucket.restored = false; // once: a later recovery (of a standby) starts from what the primary sent

@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config.ts";
+import type { MemoryPlan } from "../memory/budget.ts";
 import type { Log } from "../log/log.ts";
 import type { Logger } from "../logger.ts";
 import type { Catalog } from "../meta/catalog.ts";
@@ -46,7 +47,7 @@ export async function openBucket(config: Config, dataDir: string, logger: Logger
   }
 }
 
-export async function buildTier(config: Config, bucket: Bucket, clusterId: string, catalog: Catalog, meta: MetadataLog, log: Log, logger: Logger): Promise<S3Tier> {
+export async function buildTier(config: Config, memory: MemoryPlan, bucket: Bucket, clusterId: string, catalog: Catalog, meta: MetadataLog, log: Log, logger: Logger): Promise<S3Tier> {
   const s3 = config.s3!;
   const root = clusterRoot(s3.prefix, clusterId);
   await checkBucket(bucket.store, root);
@@ -57,7 +58,8 @@ export async function buildTier(config: Config, bucket: Bucket, clusterId: strin
     compactionCheckMs: config.compactionCheckIntervalMs,
     compactionMinDirtyObjects: config.compactionMinDirtyObjects,
     compactionReadRate: config.compactionReadRate,
+    footerCacheBytes: memory.footers,
   }, logger);
-  log.attachCold(tier.cold, config.chunkPoolMemory);
+  log.attachCold(tier.cold, memory.chunkPool);
   return tier;
 }

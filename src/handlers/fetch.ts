@@ -1,40 +1,20 @@
-// Fetch: v4-16, consumers only. Stored batches are returned as they are (views, never re-encoded). Long poll:
-// the reply waits until minBytes are available, maxWaitMs passes, a partition has an error, or the broker stops
-// (which wakes every waiter).
-// Limits: partitionMaxBytes per partition and maxBytes per response, except that the first batch of the first
-// partition with data is returned whole even when larger (KIP-74), so consumers always make progress.
-// Offsets only S3 still holds are fetched from it (ranged GETs); a failing S3 read answers KAFKA_STORAGE_ERROR for
-// that partition, which clients retry.
+// Fetch: v4-16, consumers only. The log does the work (log/read.ts): the long poll until minBytes or maxWaitMs, the
+// byte limits with KIP-74's "at least one batch", reads from memory, the WAL or S3 into the response's read pages,
+// which are sent as they are (never re-encoded, never copied again) and released once the socket has taken them.
+// Limits: the broker caps the response and each partition at --fetch-max-bytes (Kafka's broker fetch.max.bytes),
+// whatever the client asks for. A partition listed more than once is answered once, with the last listing's offset
+// and limit at the place of the first (Kafka collects the request into an ordered map).
 // Fetch sessions (KIP-227) are not kept: every reply is a full one with session id 0, which clients accept.
 // Version notes: v4 isolation level/LSO; v5 log start offset; v7 sessions; v11 rack/preferred replica;
 // v12 flexible; v13 topic ids instead of names; v15 replica state; v16 node endpoints.
 import * as codec from "../protocol/messages/fetch.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import type { Partition } from "../log/partition.ts";
-import { ColdReadError, LEADER_EPOCH, type ReadOutcome } from "../log/log.ts";
+import { LEADER_EPOCH } from "../log/log.ts";
+import type { FetchPartition } from "../log/read.ts";
 import { defineHandler } from "./handler.ts";
 
 /** Kafka answers an empty record set (length 0), never null: librdkafka refuses a null one as a parse failure. */
 const NO_RECORDS = new Uint8Array(0);
-
-interface Wanted {
-  p: Partition | null;
-  errorCode: number;
-  offset: number;
-  maxBytes: number;
-  out: codec.PartitionData;
-  /** The records may be views of WAL memory, valid only until this turn ends. */
-  views: boolean;
-}
-
-/** Copies the views gathered so far, before an await: WAL memory may be reused once the turn ends. */
-function keepViews(wanted: Wanted[]): void {
-  for (const w of wanted) {
-    if (!w.views) continue;
-    w.out.records = (w.out.records as Uint8Array[]).map((b) => b.slice());
-    w.views = false;
-  }
-}
 
 export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
   codec,
@@ -49,92 +29,53 @@ export default defineHandler<codec.FetchRequest, codec.FetchResponse>({
     return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses };
   },
   async handle(req, ctx) {
-    const { log, catalog } = ctx.broker;
+    const { log, config } = ctx.broker;
     const v = ctx.apiVersion;
     if ((req.sessionId ?? 0) > 0) {
       return { throttleTimeMs: 0, errorCode: ErrorCode.FETCH_SESSION_ID_NOT_FOUND, sessionId: 0, responses: [] };
     }
-    const responses: codec.FetchableTopicResponse[] = [];
-    const wanted: Wanted[] = [];
+    const cap = config.fetchMaxBytes;
+    const missing = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+    // Topic (by id from v13) → partition index → what to read; insertion order is the response's order.
+    const topics = new Map<string, { ft: codec.FetchTopic; parts: Map<number, FetchPartition> }>();
     for (const ft of req.topics) {
+      const key = v >= 13 ? ft.topicId! : ft.topic ?? "";
+      let entry = topics.get(key);
+      if (!entry) topics.set(key, (entry = { ft, parts: new Map() }));
       const t = v >= 13 ? log.topicById(ft.topicId!) : log.topic(ft.topic ?? "");
-      const missing = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      const partitions: codec.PartitionData[] = [];
       for (const fp of ft.partitions) {
         const p = t?.partitions[fp.partition] ?? null;
         let errorCode = p ? 0 : missing;
         if (p && (fp.currentLeaderEpoch ?? -1) > LEADER_EPOCH) errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
-        const out: codec.PartitionData = { partitionIndex: fp.partition, errorCode, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, preferredReadReplica: -1, records: NO_RECORDS };
-        partitions.push(out);
-        wanted.push({ p, errorCode, offset: Number(fp.fetchOffset), maxBytes: fp.partitionMaxBytes, out, views: false });
+        entry.parts.set(fp.partition, { p, offset: Number(fp.fetchOffset), maxBytes: Math.max(0, Math.min(fp.partitionMaxBytes, cap)), errorCode });
+      }
+    }
+    const wanted = [...topics.values()].flatMap((t) => [...t.parts.values()]);
+    const maxBytes = Math.max(0, Math.min(v >= 3 ? req.maxBytes ?? cap : cap, cap));
+    // Other requests interleave while the log waits for data (long poll) or reads from S3.
+    const read = await log.fetch({ partitions: wanted, minBytes: req.minBytes, maxWaitMs: req.maxWaitMs, maxBytes }, ctx.pages());
+
+    const readCommitted = req.isolationLevel === 1;
+    let i = 0;
+    const responses: codec.FetchableTopicResponse[] = [];
+    for (const { ft, parts } of topics.values()) {
+      const t = v >= 13 ? log.topicById(ft.topicId!) : log.topic(ft.topic ?? "");
+      const partitions: codec.PartitionData[] = [];
+      for (const index of parts.keys()) {
+        const r = read[i++]!;
+        const errorCode = r.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION ? missing : r.errorCode;
+        partitions.push({
+          partitionIndex: index,
+          errorCode,
+          highWatermark: BigInt(r.highWatermark),
+          lastStableOffset: BigInt(r.lastStableOffset),
+          logStartOffset: BigInt(r.logStartOffset),
+          abortedTransactions: readCommitted && !errorCode ? [] : null,
+          preferredReadReplica: -1,
+          records: r.bytes > 0 ? r.records : NO_RECORDS,
+        });
       }
       responses.push({ topic: t?.meta.name ?? ft.topic, topicId: ft.topicId ?? t?.meta.id, partitions });
-    }
-    void catalog;
-
-    const minBytes = Math.max(1, req.minBytes);
-    const deadline = performance.now() + Math.max(0, req.maxWaitMs);
-    for (;;) {
-      let ready = 0;
-      let errors = false;
-      for (const w of wanted) {
-        if (w.errorCode !== 0 || !w.p || w.p.deleted) {
-          errors = true;
-          continue;
-        }
-        if (w.offset < w.p.logStartOffset || w.offset > w.p.highWatermark) errors = true;
-        else ready += log.available(w.p, w.offset, minBytes - ready);
-      }
-      const wait = deadline - performance.now();
-      if (errors || ready >= minBytes || wait <= 0 || ctx.broker.stopped) break;
-      // Other requests interleave while this fetch waits for a high watermark to move.
-      await new Promise<void>((resolve) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const wake = () => {
-          clearTimeout(timer);
-          for (const w of wanted) w.p?.removeWaiter(wake);
-          resolve();
-        };
-        timer = setTimeout(wake, wait);
-        for (const w of wanted) w.p?.addWaiter(wake);
-      });
-      if (ctx.broker.stopped) break;
-    }
-
-    let remaining = v >= 3 ? req.maxBytes ?? 0x7fffffff : 0x7fffffff;
-    let minOne = true;
-    const readCommitted = req.isolationLevel === 1;
-    for (const w of wanted) {
-      const p = w.p;
-      if (!p || w.errorCode !== 0) continue;
-      if (p.deleted) {
-        w.out.errorCode = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        continue;
-      }
-      const read = log.read(p, w.offset, Math.min(w.maxBytes, Math.max(0, remaining)), minOne);
-      let r: ReadOutcome;
-      const cold = read instanceof Promise;
-      try {
-        if (cold) keepViews(wanted);
-        // Only offsets that S3 alone holds await here; the partition's state is read again below, after it.
-        r = cold ? await read : read;
-      } catch (e) {
-        if (!(e instanceof ColdReadError)) throw e;
-        ctx.broker.logger.warn(`fetch ${p}@${w.offset} from S3 failed: ${e.message}`);
-        w.out.errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
-        continue;
-      }
-      w.out.errorCode = r.code;
-      w.out.highWatermark = BigInt(p.highWatermark);
-      w.out.lastStableOffset = BigInt(p.highWatermark);
-      w.out.logStartOffset = BigInt(p.logStartOffset);
-      if (readCommitted) w.out.abortedTransactions = [];
-      if (r.bytes > 0) {
-        w.out.records = r.records;
-        w.views = true; // even after S3: what S3 no longer held was read from the WAL
-        remaining -= r.bytes;
-        minOne = false;
-      }
     }
     return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses };
   },

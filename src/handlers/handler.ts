@@ -9,6 +9,8 @@ import type { Config } from "../config.ts";
 import type { GroupCoordinator } from "../groups/coordinator.ts";
 import type { OffsetStore } from "../groups/offsets.ts";
 import type { Role } from "../broker/roles.ts";
+import type { MemoryPlan } from "../memory/budget.ts";
+import type { PageSink } from "../memory/pages.ts";
 
 /** A broker as clients know it (Metadata, DescribeCluster). */
 export interface BrokerNode {
@@ -38,6 +40,8 @@ export interface BrokerContext {
   readonly groups: GroupCoordinator;
   readonly offsets: OffsetStore;
   readonly logger: Logger;
+  /** The memory budget (--memory-limit and its shares). */
+  readonly memory: MemoryPlan;
   /** Versions served per API key, computed from the registered handlers (ApiVersions answers from it). */
   readonly apis: readonly { key: number; min: number; max: number }[];
   /** True once shutdown began: long polls answer at once. */
@@ -55,6 +59,11 @@ export interface RequestContext {
   readonly clientId: string | null;
   /** "ip:port" of the client, for log lines. */
   readonly remote: string;
+  /**
+   * Read pages for this request's response, drawn from the connection's share of the reads budget: records written
+   * into them are sent without a copy and the pages go back once the socket has taken them (memory/pages.ts).
+   */
+  pages(): PageSink;
 }
 
 export interface Handler<Req = any, Resp = any> {

@@ -15,7 +15,7 @@ import type { RawRecord } from "../meta/records.ts";
 import { LOG_RECORD_TYPES, decodeLogRecord, type LogRecord } from "./records.ts";
 import type { Logger } from "../logger.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { batches as batchesIn, CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
+import { CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
 import { validateRecords, type RecordError } from "./validator.ts";
 import { hasCleanupPolicy } from "../meta/topic-configs.ts";
 import type { Uuid } from "../protocol/codec.ts";
@@ -24,16 +24,12 @@ import type { ReplayedEntry, Wal, WalDamage, WalEntry, WalError, WalListener, Wa
 import { DataLossError, describeDamage, describeRange, maxRecordsIn, mergeRanges, refusal, type OffsetRange } from "./damage.ts";
 import { ReplicationError, WalEntry as Entry } from "../wal/wal.ts";
 import { parseEntry } from "../wal/entry.ts";
+import { fetch, type FetchedPartition, type FetchSpec, type Readable } from "./read.ts";
+import type { PageSink } from "../memory/pages.ts";
 
 export type AppendOutcome =
   | { ok: true; baseOffset: number; logAppendTime: number; durable: Promise<void> }
   | { ok: false; code: number; message: string; recordErrors?: RecordError[] };
-
-export interface ReadOutcome {
-  code: number;
-  records: Uint8Array[];
-  bytes: number;
-}
 
 export interface OffsetAndTimestamp {
   offset: number;
@@ -60,16 +56,12 @@ export class ColdReadError extends Error {
   override name = "ColdReadError";
 }
 
-const OUT_OF_RANGE: ReadOutcome = { code: ErrorCode.OFFSET_OUT_OF_RANGE, records: [], bytes: 0 };
-/** Offsets marked lost after corruption (log/damage.ts): an error, never a silent skip. */
-const LOST: ReadOutcome = { code: ErrorCode.CORRUPT_MESSAGE, records: [], bytes: 0 };
-
 /** Kafka's producer.id.expiration.ms default. */
 const PRODUCER_ID_TTL_MS = 86_400_000;
 /** Every partition's leader epoch: one broker, always the leader. */
 export const LEADER_EPOCH = 0;
 
-export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<Partition> {
+export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<Partition>, Readable {
   readonly types = LOG_RECORD_TYPES;
   private readonly topics = new Map<Uuid, TopicState>();
   private cold: ColdStore | null = null;
@@ -80,12 +72,14 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   private readonly walSkips: WalSkip[] = [];
   /** Bytes of durable batches not yet in S3, over all partitions (0 without an S3 tier). */
   unflushedBytes = 0;
+  /** Set at shutdown: long polls answer at once. */
+  closing = false;
 
   constructor(
     private readonly catalog: Catalog,
     private readonly meta: MetadataLog,
-    private readonly wal: Wal<Partition>,
-    private readonly logger: Logger,
+    readonly wal: Wal<Partition>,
+    readonly logger: Logger,
   ) {
     catalog.listen(this);
     meta.register(this);
@@ -359,68 +353,23 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   // --- reads -----------------------------------------------------------------------------------------------
 
   /**
-   * Batches from `offset` on, up to maxBytes; with minOne the first batch is returned even when larger (KIP-74).
-   * Views of memory chunks where cached, else read from the WAL: synchronous. Only offsets that S3 alone holds
-   * return a promise.
+   * A fetch: waits (long poll) for data or errors within the spec's max wait, then reads each partition into the
+   * sink's pages within the limits (see read.ts). The records stay valid until the sink is released.
    */
-  read(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome | Promise<ReadOutcome> {
-    if (offset < p.logStartOffset || offset > p.highWatermark) return OUT_OF_RANGE;
-    if (p.holes.length) {
-      const h = p.holeAt(offset);
-      if (h) return h.lost ? LOST : this.readCold(p, offset, maxBytes, minOne); // restored: S3 is the second copy
-    }
-    if (offset < this.coldEnd(p)) return this.readCold(p, offset, maxBytes, minOne);
-    return this.readLocal(p, offset, maxBytes, minOne);
+  fetch(spec: FetchSpec, sink: PageSink): Promise<FetchedPartition[]> {
+    return fetch(this, spec, sink);
   }
 
   /** Offsets below this are only in S3: under the first batch the WAL index still has, and flushed. */
-  private coldEnd(p: Partition): number {
+  coldEnd(p: Partition): number {
     if (this.cold === null) return 0;
     const idx = p.index;
     return idx.length === 0 ? p.flushedOffset : Math.min(idx.base[idx.start]!, p.flushedOffset);
   }
 
-  private async readCold(p: Partition, offset: number, maxBytes: number, minOne: boolean): Promise<ReadOutcome> {
-    const r = await this.cold!.read(p, offset, maxBytes, minOne);
-    // Other requests ran during the GETs: retention may have moved the log start past offset.
-    if (offset < p.logStartOffset) return OUT_OF_RANGE;
-    if (r !== null) return p.holes.length ? this.stopAtLost(p, offset, r) : { code: 0, records: r.records, bytes: r.bytes };
-    // S3 holds nothing at or after offset any more (compacted away): the next batch is in the WAL.
-    return this.readLocal(p, offset, maxBytes, minOne);
-  }
-
-  /** Cuts a cold read before the first lost range after offset: consumers must meet it, not step over it. */
-  private stopAtLost(p: Partition, offset: number, r: { records: Uint8Array[]; bytes: number }): ReadOutcome {
-    const limit = p.holes.find((h) => h.lost && h.start > offset)?.start ?? Infinity;
-    if (limit === Infinity) return { code: 0, records: r.records, bytes: r.bytes };
-    const records: Uint8Array[] = [];
-    let bytes = 0;
-    for (const data of r.records) {
-      for (const b of batchesIn(data)) {
-        if (b.baseOffset >= limit) return { code: 0, records, bytes };
-        records.push(data.subarray(b.pos, b.pos + b.size));
-        bytes += b.size;
-      }
-    }
-    return { code: 0, records, bytes };
-  }
-
-  private readLocal(p: Partition, offset: number, maxBytes: number, minOne: boolean): ReadOutcome {
-    const records: Uint8Array[] = [];
-    let bytes = 0;
-    const idx = p.index;
-    let i = offset < p.highWatermark ? idx.find(offset) : -1;
-    if (i < 0) return { code: 0, records, bytes };
-    const limit = p.holes.length ? p.nextHole(offset) : Infinity;
-    for (; i < idx.end; i++) {
-      if (idx.base[i]! >= limit) break; // the next batch lies after a hole: the consumer asks for the hole next
-      const size = idx.size[i]!;
-      if (bytes + size > maxBytes && !(minOne && records.length === 0)) break;
-      records.push(this.wal.read(idx.seg[i]!, idx.pos[i]!, size, idx.chunk[i]!));
-      bytes += size;
-      if (bytes >= maxBytes) break;
-    }
-    return { code: 0, records, bytes };
+  /** Batches only S3 holds (bodies of ranged GETs), or null when S3 holds nothing at or after offset any more. */
+  readCold(p: Partition, offset: number, maxBytes: number, minOne: boolean): Promise<{ records: Uint8Array[]; bytes: number } | null> {
+    return this.cold!.read(p, offset, maxBytes, minOne);
   }
 
   /** Bytes a fetch from offset would get, counted only up to `enough` (S3-only ranges count as enough). */
@@ -668,8 +617,9 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     await this.meta.append(...recs); // applied once durable: the holes, and offsets moved past them
   }
 
-  /** Wakes every waiting fetch (shutdown). */
+  /** Wakes every waiting fetch, which answers at once from now on (shutdown). */
   wakeAll(): void {
+    this.closing = true;
     for (const t of this.topics.values()) for (const p of t.partitions) p.wake();
   }
 

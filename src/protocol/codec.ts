@@ -37,6 +37,14 @@ export class Writer {
   buf: Uint8Array;
   dv: DataView;
   pos = 0;
+  /**
+   * Splice mode (null: off): a `records` field given as a list of buffers is not copied; the bytes written so far
+   * and those buffers are appended here instead, so a response is written to the socket as pieces (finishPieces).
+   */
+  pieces: Uint8Array[] | null = null;
+  private mark = 0;
+  /** Bytes of spliced buffers. */
+  spliced = 0;
 
   constructor(capacity = 256) {
     this.buf = new Uint8Array(capacity);
@@ -56,6 +64,14 @@ export class Writer {
   /** The bytes written so far (a view, not a copy). */
   finish(): Uint8Array {
     return this.buf.subarray(0, this.pos);
+  }
+
+  /** In splice mode: every piece in order, the last written bytes included. Earlier pieces stay valid as views. */
+  finishPieces(): Uint8Array[] {
+    const out = this.pieces ?? [];
+    if (this.pos > this.mark) out.push(this.buf.subarray(this.mark, this.pos));
+    this.mark = this.pos;
+    return out;
   }
 
   bool(v: boolean): void {
@@ -197,6 +213,14 @@ export class Writer {
     for (const b of r) n += b.length;
     if (compact) this.uvarint(n + 1);
     else this.i32(n);
+    if (this.pieces !== null && n > 0) {
+      // The bytes so far are final: a view of them goes first (a later ensure() moves on to a new buffer).
+      if (this.pos > this.mark) this.pieces.push(this.buf.subarray(this.mark, this.pos));
+      for (const b of r) if (b.length) this.pieces.push(b);
+      this.mark = this.pos;
+      this.spliced += n;
+      return;
+    }
     this.ensure(n);
     for (const b of r) {
       this.buf.set(b, this.pos);

@@ -22,6 +22,8 @@ export interface TierOptions {
   compactionCheckMs: number;
   compactionMinDirtyObjects: number;
   compactionReadRate: number;
+  /** Memory for cached object footers (a share of --memory-limit). */
+  footerCacheBytes?: number;
 }
 
 export class S3Tier {
@@ -46,7 +48,7 @@ export class S3Tier {
   ) {
     this.manifest = new Manifest(catalog, root);
     meta.register(this.manifest);
-    this.reader = new ObjectReader(store);
+    this.reader = new ObjectReader(store, opts.footerCacheBytes);
     this.cold = new ColdReads(this.manifest, this.reader);
     this.flusher = new Flusher(log, this.manifest, store, meta, { intervalMs: opts.flushIntervalMs, targetBytes: opts.targetObjectBytes }, logger);
     // Uploads follow flushes, but no more often than a sixth of the flush interval (1-10 s).

@@ -66,14 +66,14 @@ export class Framer {
 
 /**
  * The next buffer to write from a queue of frames: when the head is small and more frames wait, the frames that
- * fit `limit` together are merged into one (in the queue too), so they go out in one write call.
+ * fit `limit` together (each at most `maxPiece`) are merged into one (in the queue too), so they go out in one write.
  */
-export function coalesceHead(queue: Uint8Array[], limit: number): Uint8Array {
+export function coalesceHead(queue: Uint8Array[], limit: number, maxPiece = limit): Uint8Array {
   const head = queue[0]!;
-  if (queue.length === 1 || head.length >= limit) return head;
+  if (queue.length === 1 || head.length >= limit || head.length > maxPiece) return head;
   let n = 0;
   let k = 0;
-  while (k < queue.length && n + queue[k]!.length <= limit) n += queue[k++]!.length;
+  while (k < queue.length && n + queue[k]!.length <= limit && queue[k]!.length <= maxPiece) n += queue[k++]!.length;
   if (k < 2) return head;
   const merged = new Uint8Array(n);
   for (let i = 0, o = 0; i < k; o += queue[i]!.length, i++) merged.set(queue[i]!, o);

@@ -1,26 +1,34 @@
-// The Kafka listener: a thin Bun.listen adapter around Connection. Graceful stop: stop accepting and stop reading
+// The Kafka listener: a thin Bun.listen adapter around Connection. New connections past --max-connections (or
+// --max-connections-per-ip) are closed at once, with a log line. Graceful stop: stop accepting and stop reading
 // every connection (a request not read is never half-handled: the client sees the close and retries it), let every
 // request already read finish and its response be written out (bounded by a deadline), then close the sockets.
 import type { Socket, TCPSocketListener } from "bun";
 import { ConfigError, envName, type FlagName } from "../config.ts";
 import type { BrokerContext, Handler } from "../handlers/handler.ts";
 import type { Logger } from "../logger.ts";
+import { ConnectionCaps, ServerBudget } from "./budget.ts";
 import { Connection } from "./connection.ts";
 
 interface SocketData {
   conn: Connection | null;
+  ip: string;
 }
 
 export class KafkaListener {
   private server: TCPSocketListener<SocketData> | null = null;
-  private readonly conns = new Set<{ conn: Connection; socket: Socket<SocketData> }>();
+  private readonly conns = new Map<Connection, Socket<SocketData>>();
   private stopping = false;
+  readonly budget: ServerBudget;
+  private readonly caps: ConnectionCaps;
 
   constructor(
     private readonly broker: BrokerContext,
     private readonly handlers: ReadonlyMap<number, Handler>,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.budget = new ServerBudget(broker.memory);
+    this.caps = new ConnectionCaps(broker.config.maxConnections, broker.config.maxConnectionsPerIp, logger);
+  }
 
   listen(host: string, port: number): { host: string; port: number } {
     const logger = this.logger;
@@ -29,7 +37,14 @@ export class KafkaListener {
       port,
       socket: {
         open: (socket) => {
-          const remote = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
+          const ip = socket.remoteAddress;
+          if (this.stopping || !this.caps.admit(ip)) {
+            socket.data = { conn: null, ip };
+            if (this.stopping) socket.end(); // accepted just as the stop began
+            else socket.terminate();
+            return;
+          }
+          const remote = `${ip}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
           const transport = {
             write: (d: Uint8Array, o: number, l: number) => socket.write(d, o, l),
             pause: () => void socket.pause(),
@@ -37,13 +52,9 @@ export class KafkaListener {
             close: () => socket.end(),
             remote,
           };
-          const conn = new Connection(transport, this.broker, this.handlers, logger);
-          socket.data = { conn };
-          if (this.stopping) {
-            socket.end(); // accepted just as the stop began
-            return;
-          }
-          this.conns.add({ conn, socket });
+          const conn = new Connection(transport, this.broker, this.handlers, logger, this.budget);
+          socket.data = { conn, ip };
+          this.conns.set(conn, socket);
           logger.debug(`connection from ${remote}`);
         },
         data: (socket, chunk) => socket.data.conn?.onData(chunk),
@@ -51,8 +62,10 @@ export class KafkaListener {
         close: (socket) => {
           const c = socket.data.conn;
           if (!c) return;
+          socket.data.conn = null;
+          this.caps.release(socket.data.ip);
           c.onClose();
-          for (const e of this.conns) if (e.conn === c) this.conns.delete(e);
+          this.conns.delete(c);
         },
         error: (socket, err) => logger.debug(`socket error from ${socket.remoteAddress}: ${err.message}`),
       },
@@ -71,17 +84,17 @@ export class KafkaListener {
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
     this.server?.stop(false);
-    for (const { conn } of this.conns) conn.stopReading();
+    for (const conn of this.conns.keys()) conn.stopReading();
     const until = performance.now() + deadlineMs;
     let busy = 0;
     for (;;) {
       busy = 0;
-      for (const { conn } of this.conns) if (!conn.idle) busy++;
+      for (const conn of this.conns.keys()) if (!conn.idle) busy++;
       if (busy === 0 || performance.now() >= until) break;
       await new Promise((r) => setTimeout(r, 5));
     }
     if (busy > 0) this.logger.warn(`shutdown: ${busy} connections still had requests or responses in flight after ${deadlineMs} ms; closing them`);
-    for (const { socket } of this.conns) socket.end();
+    for (const socket of this.conns.values()) socket.end();
     this.conns.clear();
     this.server?.stop(true);
     this.server = null;

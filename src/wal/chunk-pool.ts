@@ -8,8 +8,8 @@
 // (RSS several times the pool, 10-25 ms pauses to free them).
 //
 // A view stays valid while the WAL writes nothing, i.e. until the current event-loop turn's microtasks have run
-// (the WAL reserves space only at the start of a turn, see Wal.writeGroup). Whoever keeps a view across an await
-// copies it first (a fetch that waits for S3, see handlers/fetch.ts).
+// (the WAL reserves space only at the start of a turn, see Wal.writeGroup). Readers copy what they keep at once: a
+// fetch into its read pages (log/read.ts), the S3 flusher into the object it builds.
 
 export interface Chunk {
   segment: number;

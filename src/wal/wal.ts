@@ -663,18 +663,29 @@ export class Wal<M> {
    * have run, see chunk-pool.ts), else read from the segment file.
    */
   read(segment: number, pos: number, size: number, chunk: number): Uint8Array {
+    const view = this.cached(chunk, pos, size);
+    if (view !== null) return view;
+    const out = new Uint8Array(size);
+    this.pread(segment, pos, out, 0, size);
+    return out;
+  }
+
+  /** The batch at `pos` as a view of its memory chunk, or null when the chunk is gone (read it from the file). */
+  cached(chunk: number, pos: number, size: number): Uint8Array | null {
     const c = this.pool.get(chunk);
-    if (c !== undefined) return c.buf.subarray(pos - c.pos, pos - c.pos + size);
+    return c === undefined ? null : c.buf.subarray(pos - c.pos, pos - c.pos + size);
+  }
+
+  /** Reads len bytes at `pos` of a segment file into buf[at..]: one pread (more only if the kernel returns less). */
+  pread(segment: number, pos: number, buf: Uint8Array, at: number, len: number): void {
     const seg = this.segments.get(segment);
     if (!seg) throw new WalError(`WAL segment ${segment} is gone`);
-    const out = new Uint8Array(size);
     let done = 0;
-    while (done < size) {
-      const n = readSync(seg.fd, out, done, size - done, pos + done);
-      if (n === 0) throw new WalError(`short read in WAL segment ${segment} at ${pos}`);
+    while (done < len) {
+      const n = readSync(seg.fd, buf, at + done, len - done, pos + done);
+      if (n === 0) throw new WalError(`short read in WAL segment ${segment} at ${pos + done}`);
       done += n;
     }
-    return out;
   }
 
   // --- reading entries back by sequence (a standby's backfill) -----------------------------------------------

@@ -9,7 +9,10 @@ import { readResponseHeader, responseHeaderVersion } from "../../src/protocol/me
 type Codec = (typeof CODECS)[ApiKey];
 
 export class RawClient {
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
+  private chunks: Uint8Array[] = [];
+  private have = 0;
+  private need = 0;
   private waiting: ((frame: Uint8Array) => void)[] = [];
   /** Frames that arrived while nobody waited (pipelined responses), handed out in order by nextFrame. */
   private unclaimed: Uint8Array[] = [];
@@ -41,10 +44,27 @@ export class RawClient {
   }
 
   private onData(chunk: Uint8Array): void {
-    const b = new Uint8Array(this.buf.length + chunk.length);
-    b.set(this.buf);
-    b.set(chunk, this.buf.length);
+    // Large responses arrive in many chunks: keep them until the frame is complete, then join them once.
+    if (this.need > 0) {
+      this.chunks.push(chunk);
+      this.have += chunk.length;
+      if (this.have < this.need) return;
+      chunk = Buffer.concat(this.chunks);
+      this.chunks = [];
+      this.need = 0;
+    }
+    const b = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     this.buf = b;
+    if (this.buf.length >= 4) {
+      const size = new DataView(this.buf.buffer, this.buf.byteOffset).getInt32(0);
+      if (this.buf.length < 4 + size) {
+        this.chunks = [this.buf];
+        this.have = this.buf.length;
+        this.need = 4 + size;
+        this.buf = new Uint8Array(0);
+        return;
+      }
+    }
     while (this.buf.length >= 4) {
       const size = new DataView(this.buf.buffer, this.buf.byteOffset).getInt32(0);
       if (this.buf.length < 4 + size) break;

@@ -31,7 +31,7 @@ const broker = {
   role: "standby",
   peer: { nodeId: 1, host: "127.0.0.1", port: 9092 },
 } as unknown as BrokerContext;
-const ctx = (apiVersion: number): RequestContext => ({ broker, apiVersion, correlationId: 1, clientId: "t", remote: "127.0.0.1:1" });
+const ctx = (apiVersion: number): RequestContext => ({ broker, apiVersion, correlationId: 1, clientId: "t", remote: "127.0.0.1:1", pages: () => { throw new Error("a standby reads nothing"); } });
 
 /** The request bytes a client would send, decoded back as the handler gets them. */
 function roundTrip<T>(codec: { decodeRequest(r: Reader, v: number): T }, encode: (w: Writer) => void, v: number): T {
