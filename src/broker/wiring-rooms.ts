@@ -37,7 +37,7 @@ export function walDir(dataDir: string): string {
 /** `memory`: the node's memory plan (the same one again when a standby recovers anew, if not given). */
 export async function recover(config: Config, dataDir: string, bucket: Bucket | null, clusterId: string, logger: Logger, memory: MemoryPlan = planMemory(memoryLimit(config.memoryLimit), config.chunkPoolMemory)): Promise<Rooms> {
   const meta = MetadataLog.open(metaPath(dataDir), logger);
-  const catalog = new Catalog(meta, config.nodeId);
+  const catalog = new Catalog(meta, config.nodeId, config.maxPartitions);
   const wal = new Wal<Partition>({
     dir: walDir(dataDir),
     segmentMaxBytes: config.walSegmentMaxBytes,

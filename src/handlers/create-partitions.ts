@@ -1,5 +1,7 @@
 // CreatePartitions: v0-3. Grows a topic to `count` partitions; assignments, if given, must place every new
-// partition on this node. validateOnly checks and changes nothing.
+// partition on this node. validateOnly checks and changes nothing. A request adding more than
+// --max-partitions-per-request partitions in all is refused as a whole with POLICY_VIOLATION (Kafka's controller
+// bounds the records of one operation at 10000), as is a topic that would take the broker past --max-partitions.
 import * as codec from "../protocol/messages/create-partitions.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { CatalogError } from "../meta/catalog.ts";
@@ -13,9 +15,16 @@ export default defineHandler<codec.CreatePartitionsRequest, codec.CreatePartitio
     return { throttleTimeMs: 0, results: req.topics.map((rt) => ({ name: rt.name, errorCode: ErrorCode.NOT_CONTROLLER, errorMessage: "this node is the standby; the primary creates partitions" })) };
   },
   async handle(req, ctx) {
-    const { catalog, logger, nodeId } = ctx.broker;
+    const { catalog, logger, nodeId, config } = ctx.broker;
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+    let adding = 0;
+    for (const rt of req.topics) adding += Math.max(0, rt.count - (catalog.topic(rt.name)?.partitions ?? rt.count));
+    if (adding > config.maxPartitionsPerRequest) {
+      const errorMessage = `Unable to perform excessively large batch operation: ${adding} new partitions, at most ${config.maxPartitionsPerRequest} (--max-partitions-per-request).`;
+      logger.warn(`CreatePartitions from ${ctx.remote} refused: ${errorMessage}`);
+      return { throttleTimeMs: 0, results: req.topics.map((rt) => ({ name: rt.name, errorCode: ErrorCode.POLICY_VIOLATION, errorMessage })) };
+    }
     const results = await Promise.all(
       req.topics.map(async (rt): Promise<codec.CreatePartitionsTopicResult> => {
         const answer = (errorCode: number, errorMessage: string | null = null) => ({ name: rt.name, errorCode, errorMessage });
@@ -33,7 +42,15 @@ export default defineHandler<codec.CreatePartitionsRequest, codec.CreatePartitio
             return answer(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `New partitions must be assigned to broker ${nodeId} only, the only broker in this cluster.`);
           }
         }
-        if (req.validateOnly) return answer(0);
+        if (req.validateOnly) {
+          try {
+            catalog.checkPartitionCap(rt.count - t.partitions);
+          } catch (e) {
+            if (e instanceof CatalogError) return answer(e.code, e.message);
+            throw e;
+          }
+          return answer(0);
+        }
         try {
           await catalog.createPartitions(t, rt.count);
         } catch (e) {

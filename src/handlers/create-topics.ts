@@ -1,6 +1,8 @@
 // CreateTopics: v2-7. Replication factor -1 or 1 (one broker); partitions from the count, the manual assignment
 // (every replica list must be exactly this node) or --default-partitions; configs validated against Kafka's
 // topic configs and stored. validateOnly checks everything and creates nothing.
+// Bounds: a request adding more than --max-partitions-per-request partitions in all is refused as a whole with
+// POLICY_VIOLATION (Kafka's controller: 10000), as is a topic that would take the broker past --max-partitions.
 // Version notes: v5 returns partitions, replication factor and configs; v7 topic ids.
 import * as codec from "../protocol/messages/create-topics.ts";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -46,6 +48,14 @@ export default defineHandler<codec.CreateTopicsRequest, codec.CreateTopicsRespon
     const { catalog, config, logger, nodeId } = ctx.broker;
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+    // Kafka's validateTotalNumberOfPartitions: an upper bound of what the request adds, before anything else.
+    let adding = 0;
+    for (const t of req.topics) adding += t.assignments.length > 0 ? t.assignments.length : t.numPartitions === -1 ? config.defaultPartitions : Math.max(0, t.numPartitions);
+    if (adding > config.maxPartitionsPerRequest) {
+      const errorMessage = `Excessively large number of partitions per request: ${adding}, at most ${config.maxPartitionsPerRequest} (--max-partitions-per-request).`;
+      logger.warn(`CreateTopics from ${ctx.remote} refused: ${errorMessage}`);
+      return { throttleTimeMs: 0, topics: req.topics.map((t) => ({ name: t.name, errorCode: ErrorCode.POLICY_VIOLATION, errorMessage, topicConfigErrorCode: 0, numPartitions: -1, replicationFactor: -1, configs: null })) };
+    }
     const topics = await Promise.all(
       req.topics.map(async (t): Promise<codec.CreatableTopicResult> => {
         const fail = (errorCode: number, errorMessage: string): codec.CreatableTopicResult => ({

@@ -4,7 +4,9 @@
 // no S3 tier or nothing flushed yet). v10 adds a timeout for remote lookups (S3 lookups are awaited either way).
 // A timestamp >= 0 finds the first record whose timestamp is at or after it (looking inside the batch).
 // Not found: offset -1, timestamp -1, as Kafka answers. Lookups that reach into S3 are awaited; an S3 failure
-// answers KAFKA_STORAGE_ERROR for that partition, a stored batch that cannot be read CORRUPT_MESSAGE.
+// answers KAFKA_STORAGE_ERROR for that partition, a stored batch that cannot be read CORRUPT_MESSAGE. A partition
+// listed more than once is answered INVALID_REQUEST in every place it appears, and not looked up (Kafka's
+// duplicatePartitions).
 import * as codec from "../protocol/messages/list-offsets.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { ColdReadError, LEADER_EPOCH, type OffsetAndTimestamp } from "../log/log.ts";
@@ -36,6 +38,15 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
         return answer(ErrorCode.KAFKA_STORAGE_ERROR);
       }
     };
+    const seen = new Set<string>();
+    const duplicates = new Set<string>();
+    for (const rt of req.topics) {
+      for (const rp of rt.partitions) {
+        const key = `${rp.partitionIndex}:${rt.name}`;
+        if (seen.has(key)) duplicates.add(key);
+        seen.add(key);
+      }
+    }
     const topics = await Promise.all(req.topics.map(async (rt) => {
       const t = log.topic(rt.name);
       const partitions = await Promise.all(rt.partitions.map(async (rp): Promise<codec.ListOffsetsPartitionResponse> => {
@@ -43,6 +54,7 @@ export default defineHandler<codec.ListOffsetsRequest, codec.ListOffsetsResponse
         const answer = (errorCode: number, offset = -1, timestamp = -1): codec.ListOffsetsPartitionResponse => ({
           partitionIndex: rp.partitionIndex, errorCode, timestamp: BigInt(timestamp), offset: BigInt(offset), leaderEpoch: errorCode ? -1 : LEADER_EPOCH,
         });
+        if (duplicates.has(`${rp.partitionIndex}:${rt.name}`)) return answer(ErrorCode.INVALID_REQUEST);
         if (!p) return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
         if ((rp.currentLeaderEpoch ?? -1) > LEADER_EPOCH) return answer(ErrorCode.UNKNOWN_LEADER_EPOCH);
         const ts = Number(rp.timestamp);

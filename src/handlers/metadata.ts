@@ -4,6 +4,8 @@
 // clients answer by asking again.
 // Unknown topics are created when --auto-create-topics is on and the client allows it (v4+ flag), with
 // --default-partitions partitions; the reply already lists them (no LEADER_NOT_AVAILABLE round trip).
+// A topic asked for more than once is described once (Kafka collects the request's topics into a set), so the
+// work and the response stay proportional to the distinct topics asked for.
 // Version notes: v1 null topics = all; v2 cluster id; v8-10 authorized operations; v10 topic ids; v12 lookups by id.
 import * as codec from "../protocol/messages/metadata.ts";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -73,8 +75,15 @@ export default defineHandler<codec.MetadataRequest, codec.MetadataResponse>({
       for (const t of catalog.all()) topics.push(describe(t, ctx, withOps));
     } else {
       const autoCreate = config.autoCreateTopics && (v < 4 || req.allowAutoTopicCreation !== false);
+      const seen = new Set<string>();
+      const distinct = req.topics!.filter((rt) => {
+        const key = rt.name === null || rt.name === undefined ? `id:${rt.topicId}` : `name:${rt.name}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
       const results = await Promise.all(
-        req.topics!.map(async (rt): Promise<codec.MetadataResponseTopic> => {
+        distinct.map(async (rt): Promise<codec.MetadataResponseTopic> => {
           if (rt.name === null || rt.name === undefined) {
             const t = rt.topicId ? catalog.topicById(rt.topicId) : undefined;
             return t ? describe(t, ctx, withOps) : failed(ErrorCode.UNKNOWN_TOPIC_ID, null, rt.topicId);

@@ -6,6 +6,8 @@
 // (CRC, one batch, magic 2, then every record as Kafka's LogValidator does: Kafka's error codes, with the refused
 // records listed from v8) and appended in arrival order; the reply waits for the fsync
 // that covers every batch of the request (acks 1 and -1 alike, as klite's durability promise). acks=0 gets no reply.
+// A partition listed more than once is appended once, with the last batch given for it, and answered once (Kafka
+// collects the request into a map by partition).
 // Version notes: v7 allows zstd; v8 adds record errors and an error message; v9 flexible; v10 leader hints (unused).
 import * as codec from "../protocol/messages/produce.ts";
 import { ErrorCode } from "../protocol/errors.ts";
@@ -33,17 +35,23 @@ export default defineHandler<codec.ProduceRequest, codec.ProduceResponse>({
     const now = Date.now();
     const responses: codec.TopicProduceResponse[] = [];
     const waits: { resp: PartitionResponse; durable: Promise<void> }[] = [];
+    const byTopic = new Map<string, Map<number, codec.PartitionProduceData>>();
     for (const td of req.topicData) {
-      const t = log.topic(td.name);
+      let parts = byTopic.get(td.name);
+      if (!parts) byTopic.set(td.name, (parts = new Map()));
+      for (const pd of td.partitionData) parts.set(pd.index, pd);
+    }
+    for (const [name, parts] of byTopic) {
+      const t = log.topic(name);
       const partitionResponses: PartitionResponse[] = [];
-      for (const pd of td.partitionData) {
+      for (const pd of parts.values()) {
         if (acks !== 0 && acks !== 1 && acks !== -1) {
           partitionResponses.push(error(pd.index, ErrorCode.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, not ${acks}`));
           continue;
         }
         const p = t?.partitions[pd.index];
         if (!p) {
-          partitionResponses.push(error(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `This server does not host ${td.name}-${pd.index}.`));
+          partitionResponses.push(error(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `This server does not host ${name}-${pd.index}.`));
           continue;
         }
         const records = pd.records as Uint8Array | null; // decoded records are always one view
@@ -65,7 +73,7 @@ export default defineHandler<codec.ProduceRequest, codec.ProduceResponse>({
         partitionResponses.push(resp);
         waits.push({ resp, durable: out.durable });
       }
-      responses.push({ name: td.name, partitionResponses });
+      responses.push({ name, partitionResponses });
     }
     if (acks === 0) return null;
     // Other requests interleave here while the WAL group holding these batches is written and fsync'd.

@@ -1,18 +1,23 @@
 // Per-partition index of durable batches, in offset order: where each batch lives (WAL segment, file position,
 // size, memory chunk) and its offset range and max timestamp. Struct-of-arrays over typed arrays, so a partition
 // with millions of batches costs ~44 bytes each and no objects. Prefix drops (log start moves) are O(1) amortized.
+// An empty index shares zero-length arrays, so a partition that never got data costs no index memory.
+
+const NO_F64 = new Float64Array(0);
+const NO_I32 = new Int32Array(0);
+const FIRST_CAP = 32;
 
 export class BatchIndex {
-  private cap = 64;
+  private cap = 0;
   private head = 0; // first live slot
   private tail = 0; // one past the last live slot
-  base = new Float64Array(this.cap);
-  last = new Float64Array(this.cap);
-  maxTs = new Float64Array(this.cap);
-  pos = new Float64Array(this.cap);
-  seg = new Int32Array(this.cap);
-  size = new Int32Array(this.cap);
-  chunk = new Int32Array(this.cap);
+  base = NO_F64;
+  last = NO_F64;
+  maxTs = NO_F64;
+  pos = NO_F64;
+  seg = NO_I32;
+  size = NO_I32;
+  chunk = NO_I32;
 
   get length(): number {
     return this.tail - this.head;
@@ -37,7 +42,7 @@ export class BatchIndex {
 
   private grow(): void {
     const live = this.tail - this.head;
-    const cap = live * 2 < this.cap ? this.cap : this.cap * 2;
+    const cap = this.cap === 0 ? FIRST_CAP : live * 2 < this.cap ? this.cap : this.cap * 2;
     const move = <T extends Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap);
       b.set(a.subarray(this.head, this.tail));

@@ -57,7 +57,7 @@ function randomTopicId(): Uuid {
   }
 }
 
-const ERR = { TOPIC_ALREADY_EXISTS: 36, INVALID_TOPIC_EXCEPTION: 17, INVALID_PARTITIONS: 37, INVALID_CONFIG: 40, UNKNOWN_TOPIC_OR_PARTITION: 3, UNKNOWN_TOPIC_ID: 100 } as const;
+const ERR = { TOPIC_ALREADY_EXISTS: 36, INVALID_TOPIC_EXCEPTION: 17, INVALID_PARTITIONS: 37, INVALID_CONFIG: 40, UNKNOWN_TOPIC_OR_PARTITION: 3, UNKNOWN_TOPIC_ID: 100, POLICY_VIOLATION: 44 } as const;
 
 export class Catalog implements MetaOwner<CatalogRecord> {
   readonly types = CATALOG_RECORD_TYPES;
@@ -73,13 +73,39 @@ export class Catalog implements MetaOwner<CatalogRecord> {
   /** What topics inherit from the dynamic broker configs, by topic config name (shared by every TopicConfigs). */
   private readonly inherited = new Map<string, string>();
   private changes: Promise<void> = Promise.resolve();
+  /** Partitions of every topic, and those of creations not yet durable (counted against the cap meanwhile). */
+  private partitionCount = 0;
+  private reservedPartitions = 0;
 
   constructor(
     private readonly meta: MetadataLog,
     /** This broker's id: its own dynamic configs win over the cluster default. */
     readonly nodeId = 0,
+    /** --max-partitions: what all topics together may have (every partition costs memory). */
+    private readonly maxPartitions = Infinity,
   ) {
     meta.register(this);
+  }
+
+  /** Partitions of all topics. */
+  get totalPartitions(): number {
+    return this.partitionCount;
+  }
+
+  /** Throws CatalogError (POLICY_VIOLATION) when `more` partitions would take the broker past --max-partitions. */
+  checkPartitionCap(more: number): void {
+    const after = this.partitionCount + this.reservedPartitions + more;
+    if (after > this.maxPartitions) {
+      throw new CatalogError(ERR.POLICY_VIOLATION, `Adding ${more} partitions would bring the broker to ${after}, more than --max-partitions ${this.maxPartitions}.`);
+    }
+  }
+
+  /** Counts `n` partitions against the cap until the returned function is called (their record is durable or failed). */
+  private reserve(n: number): () => void {
+    this.reservedPartitions += n;
+    return () => {
+      this.reservedPartitions -= n;
+    };
   }
 
   listen(l: CatalogListener): void {
@@ -126,6 +152,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
     if (partitions > 100_000) throw new CatalogError(ERR.INVALID_PARTITIONS, `Number of partitions ${partitions} is more than klite allows per topic (100000).`);
     const cfgProblem = validateTopicConfigs(configs);
     if (cfgProblem) throw new CatalogError(ERR.INVALID_CONFIG, cfgProblem);
+    this.checkPartitionCap(partitions);
   }
 
   /** Creates a topic; resolves once the record is durable. Concurrent creates of one name share the outcome. */
@@ -138,10 +165,14 @@ export class Catalog implements MetaOwner<CatalogRecord> {
       return Promise.reject(e);
     }
     const id = randomTopicId();
+    const unreserve = this.reserve(partitions);
     const p = this.meta
       .append({ type: "topic", name, id, partitions, configs: Object.fromEntries(configs.filter((c): c is [string, string] => c[1] !== null)) })
       .then(() => this.byId.get(id)!)
-      .finally(() => this.creating.delete(name));
+      .finally(() => {
+        unreserve();
+        this.creating.delete(name);
+      });
     this.creating.set(name, p);
     return p;
   }
@@ -162,7 +193,13 @@ export class Catalog implements MetaOwner<CatalogRecord> {
       throw new CatalogError(ERR.INVALID_PARTITIONS, `Topic currently has ${t.partitions} partitions, which is higher than the requested ${count}.`);
     }
     if (count > 100_000) throw new CatalogError(ERR.INVALID_PARTITIONS, `Number of partitions ${count} is more than klite allows per topic (100000).`);
-    await this.meta.append({ type: "partitions", id: t.id, partitions: count });
+    this.checkPartitionCap(count - t.partitions);
+    const unreserve = this.reserve(count - t.partitions);
+    try {
+      await this.meta.append({ type: "partitions", id: t.id, partitions: count });
+    } finally {
+      unreserve();
+    }
   }
 
   /** Replaces the explicit configs of a topic (AlterConfigs semantics). */
@@ -224,6 +261,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
         if (this.byName.has(t.name) || this.byId.has(t.id)) return;
         this.byName.set(t.name, t);
         this.byId.set(t.id, t);
+        this.partitionCount += t.partitions;
         for (const l of this.listeners) l.topicCreated(t);
         return;
       }
@@ -232,6 +270,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
         if (!t) return;
         this.byId.delete(t.id);
         this.byName.delete(t.name);
+        this.partitionCount -= t.partitions;
         for (const l of this.listeners) l.topicDeleted(t);
         return;
       }
@@ -248,6 +287,7 @@ export class Catalog implements MetaOwner<CatalogRecord> {
         if (!t || n <= t.partitions) return;
         const previous = t.partitions;
         t.partitions = n;
+        this.partitionCount += n - previous;
         for (const l of this.listeners) l.partitionsAdded(t, previous);
         return;
       }

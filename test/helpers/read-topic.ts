@@ -17,10 +17,14 @@ export async function readTopic(port: number, topic: string, opts: { maxBytes?: 
     if (t.errorCode !== 0) throw new Error(`metadata for ${topic}: error ${t.errorCode}`);
     const out = new Map<number, ReadRecord[]>();
     for (const p of t.partitions) {
-      const lo = await c.request(2, 7, { replicaId: -1, isolationLevel: 0, topics: [{ name: topic, partitions: [{ partitionIndex: p.partitionIndex, timestamp: -2n }, { partitionIndex: p.partitionIndex, timestamp: -1n }] }] });
-      const hw = Number(lo.topics[0].partitions[1].offset);
+      // Two requests: a partition listed twice in one ListOffsets is INVALID_REQUEST, as in Kafka.
+      const at = async (timestamp: bigint) => {
+        const lo = await c.request(2, 7, { replicaId: -1, isolationLevel: 0, topics: [{ name: topic, partitions: [{ partitionIndex: p.partitionIndex, timestamp }] }] });
+        return Number(lo.topics[0].partitions[0].offset);
+      };
+      const hw = await at(-1n);
       const recs: ReadRecord[] = [];
-      let offset = Number(lo.topics[0].partitions[0].offset);
+      let offset = await at(-2n);
       while (offset < hw) {
         const f = await c.request(1, 12, {
           replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: opts.maxBytes ?? 4 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
