@@ -113,14 +113,15 @@ export class Node {
   }
 }
 
-export function pair(server: MinioServer, bucket: string, t: PairTimings = FAST, more: string[] = []): [Node, Node] {
-  const args = () => [
-    "--s3-bucket", bucket, "--s3-endpoint", server.endpoint, "--s3-region", "us-east-1",
+/** Two nodes on one bucket; `endpoints` may give each its own way to the S3 server (a breakable proxy). */
+export function pair(server: MinioServer, bucket: string, t: PairTimings = FAST, more: string[] = [], endpoints: [string, string] = [server.endpoint, server.endpoint]): [Node, Node] {
+  const args = (endpoint: string) => () => [
+    "--s3-bucket", bucket, "--s3-endpoint", endpoint, "--s3-region", "us-east-1",
     "--lease-duration", `${t.leaseMs}ms`, "--lease-renew-interval", `${t.renewMs}ms`, "--lease-retry-interval", `${t.retryMs}ms`,
     "--replication-ack-timeout", `${t.ackTimeoutMs}ms`, "--s3-flush-interval", "2s",
     ...more,
   ];
-  return [new Node("node-a", 1, args, server.env), new Node("node-b", 2, args, server.env)];
+  return [new Node("node-a", 1, args(endpoints[0]), server.env), new Node("node-b", 2, args(endpoints[1]), server.env)];
 }
 
 export async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {

@@ -1,0 +1,141 @@
+// Fencing and clocks, with compiled klite nodes and a real MinIO:
+//   - split brain: the primary's way to S3 goes through a TCP proxy the test breaks, the standby's does not. The old
+//     primary must stop acknowledging before the standby can have taken the lease: no acknowledgement of the old
+//     primary comes after the first one of the new, and every acknowledged record is in the new primary's log;
+//   - clocks are not trusted: the primary's wall clock jumps an hour ahead and the standby's an hour back (libfaketime,
+//     monotonic clock left alone, as a bad NTP step would do): no failover, no refused produce.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBinary } from "../helpers/binary.ts";
+import { tempDir } from "../helpers/broker.ts";
+import { minio, MINIO_PEER_NAME, startMinio, type MinioServer } from "../helpers/minio.ts";
+import { FAST, pair, primaryInSync, primaryOf, until, type Node } from "../helpers/pair.ts";
+import { AckedProducer } from "../helpers/acked-producer.ts";
+import { aptInstall, describeWithPeer, peer, which } from "../helpers/peers.ts";
+import { RawClient } from "../helpers/raw-client.ts";
+import { TcpProxy } from "../helpers/tcp-proxy.ts";
+import { LeaseObject, leaseKey } from "../../src/lease/lease.ts";
+
+const minioPeer = await minio();
+const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const faketime = await peer("libfaketime (Debian faketime)", async () => {
+  if (!(await Bun.file(LIBFAKETIME).exists())) await aptInstall(["faketime"]);
+  if (!(await Bun.file(LIBFAKETIME).exists()) && !which("faketime")) throw new Error(`${LIBFAKETIME} is missing after apt-get install faketime`);
+  return LIBFAKETIME;
+});
+
+async function createTopic(port: number, name: string): Promise<void> {
+  const c = await RawClient.connect(port);
+  await c.request(19, 5, { topics: [{ name, numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 10_000, validateOnly: false });
+  c.close();
+}
+
+describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
+  let server: MinioServer;
+  const all: Node[] = [];
+  beforeAll(async () => {
+    await ensureBinary();
+    server = await startMinio();
+  });
+  afterAll(async () => {
+    for (const n of all) await n.kill();
+    for (const n of all) n.cleanup();
+    await server?.stop();
+  });
+  const dump = (nodes: Node[]) => nodes.map((n) => `--- ${n.name}:\n${n.output().slice(-4000)}`).join("\n");
+
+  test("split brain: the primary cut off from S3 stops acknowledging before the standby takes over", async () => {
+    await server.createBucket("split");
+    const proxy = new TcpProxy("127.0.0.1", server.port).start();
+    const nodes = pair(server, "split", FAST, [], [`http://127.0.0.1:${proxy.port}`, server.endpoint]);
+    all.push(...nodes);
+    const [a, b] = nodes;
+    const toA = new AckedProducer(() => [a.kafkaPort], "t", { prefix: "a", pin: true, timeoutMs: 5000 });
+    const toB = new AckedProducer(() => [b.kafkaPort], "t", { prefix: "b", pin: true, timeoutMs: 5000 });
+    try {
+      await a.start();
+      await primaryOf([a]);
+      await b.start();
+      await primaryInSync(nodes);
+      await createTopic(a.kafkaPort, "t");
+      toA.start();
+      toB.start();
+      await until("acks on the primary", () => toA.acks.length > 200);
+      expect(toB.acks.length).toBe(0); // the standby acknowledges nothing
+      const cutAt = performance.now();
+      proxy.break();
+      await primaryOf([b], 30_000);
+      const n = toB.acks.length;
+      await until("the new primary acknowledging", () => toB.acks.length > n + 100, 30_000);
+      await toA.stop();
+      await toB.stop();
+      const lastOld = Math.max(...toA.acks.map((x) => x.at));
+      const firstNew = Math.min(...toB.acks.map((x) => x.at));
+      process.stdout.write(`[split brain] cut at 0 ms; old primary's last ack at ${Math.round(lastOld - cutAt)} ms, new primary's first at ${Math.round(firstNew - cutAt)} ms\n`);
+      expect(lastOld).toBeLessThan(firstNew);
+      expect(a.output()).toMatch(/lost the lease/);
+      // Every record either node acknowledged is in the new primary's log.
+      await toA.verify(b.kafkaPort).catch((e) => { throw new Error(`old primary's acks: ${(e as Error).message}`); });
+      await toB.verify(b.kafkaPort);
+      // Healed, the old primary follows the new one.
+      proxy.heal();
+      await primaryInSync(nodes, 60_000);
+      expect(await a.role()).toBe("standby");
+    } catch (e) {
+      process.stderr.write(dump(nodes));
+      throw e;
+    } finally {
+      await toA.stop();
+      await toB.stop();
+      proxy.stop();
+    }
+  }, 180_000);
+
+  describeWithPeer("libfaketime (Debian faketime)", faketime, () => {
+    test("a wall clock jumping an hour ahead (primary) or back (standby) changes nothing", async () => {
+      await server.createBucket("clocks");
+      const nodes = pair(server, "clocks");
+      all.push(...nodes);
+      const [a, b] = nodes;
+      const dir = tempDir("klite-clock-");
+      const clockOf = (n: Node) => join(dir, `${n.name}.faketime`);
+      const env = (n: Node) => ({ LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: clockOf(n), FAKETIME_NO_CACHE: "1", FAKETIME_DONT_FAKE_MONOTONIC: "1" });
+      writeFileSync(clockOf(a), "+0\n");
+      writeFileSync(clockOf(b), "+0\n");
+      const producer = new AckedProducer(() => [a.kafkaPort, b.kafkaPort], "t", { timeoutMs: 5000 });
+      try {
+        await a.start(env(a));
+        await primaryOf([a]);
+        await b.start(env(b));
+        await primaryInSync(nodes);
+        await createTopic(a.kafkaPort, "t");
+        producer.start();
+        await until("acks", () => producer.acks.length > 100);
+        const lease = new LeaseObject(server.store("clocks"), leaseKey(""));
+        const before = (await lease.read())!.body;
+        writeFileSync(clockOf(a), "+1h\n");
+        writeFileSync(clockOf(b), "-1h\n");
+        await Bun.sleep(3 * FAST.leaseMs);
+        const after = (await lease.read())!.body;
+        // The primary's renewals carry its jumped clock (the jump really happened), and nothing else changed.
+        expect(Date.parse(after.renewedAt) - Date.now()).toBeGreaterThan(50 * 60_000);
+        expect(after.epoch).toBe(before.epoch);
+        expect(after.holder).toBe("node-a");
+        expect(await a.role()).toBe("primary");
+        expect(await b.role()).toBe("standby");
+        expect((await a.replication())?.standby?.inSync).toBe(true);
+        const n = producer.acks.length;
+        await until("produce going on", () => producer.acks.length > n + 100);
+        await producer.stop();
+        expect(producer.errors).toBe(0);
+        await producer.verify(a.kafkaPort);
+      } catch (e) {
+        process.stderr.write(dump(nodes));
+        throw e;
+      } finally {
+        await producer.stop();
+      }
+    }, 120_000);
+  });
+});
