@@ -27,7 +27,7 @@ export class AckedProducer {
     /** Kafka ports of the nodes to try, in turn. */
     private readonly ports: () => number[],
     private readonly topic: string,
-    private readonly opts: { prefix?: string; intervalMs?: number; timeoutMs?: number; pin?: boolean } = {},
+    private readonly opts: { prefix?: string; intervalMs?: number; timeoutMs?: number; pin?: boolean; valueBytes?: number } = {},
   ) {}
 
   start(): this {
@@ -46,7 +46,7 @@ export class AckedProducer {
         port = ports[i % ports.length]!;
         c ??= await RawClient.connect(port);
         const timeout = this.opts.timeoutMs ?? 15_000;
-        const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: timeout, topicData: [{ name: this.topic, partitionData: [{ index: 0, records: buildBatch([{ key: enc.encode(key), value: enc.encode(`value of ${key}`) }]) }] }] }, timeout);
+        const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: timeout, topicData: [{ name: this.topic, partitionData: [{ index: 0, records: buildBatch([{ key: enc.encode(key), value: this.opts.valueBytes ? new Uint8Array(this.opts.valueBytes).fill(7) : enc.encode(`value of ${key}`) }]) }] }] }, timeout);
         const p = r.responses[0].partitionResponses[0];
         if (p.errorCode !== 0) throw new Error(`error ${p.errorCode}`);
         this.acks.push({ key, partition: 0, offset: Number(p.baseOffset), node: port, at: performance.now() });
