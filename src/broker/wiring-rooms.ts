@@ -7,7 +7,10 @@ import { join } from "node:path";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { Catalog } from "../meta/catalog.ts";
-import { MetadataLog, metaPath } from "../meta/metadata-log.ts";
+import { metaPath, type MetadataLog } from "../meta/metadata-log.ts";
+import { openMetadataLog } from "../meta/meta-recovery.ts";
+import { fetchMetadataImage } from "../s3/metadata-sync.ts";
+import { clusterRoot } from "../s3/keys.ts";
 import { Log } from "../log/log.ts";
 import type { Partition } from "../log/partition.ts";
 import { Wal } from "../wal/wal.ts";
@@ -36,7 +39,9 @@ export function walDir(dataDir: string): string {
 
 /** `memory`: the node's memory plan (the same one again when a standby recovers anew, if not given). */
 export async function recover(config: Config, dataDir: string, bucket: Bucket | null, clusterId: string, logger: Logger, memory: MemoryPlan = planMemory(memoryLimit(config.memoryLimit), config.chunkPoolMemory)): Promise<Rooms> {
-  const meta = MetadataLog.open(metaPath(dataDir), logger);
+  // A damaged metadata log is restored from the bucket's copy, refused, or (accepted) cut down (meta-recovery.ts).
+  const image = bucket && config.s3 ? () => fetchMetadataImage(bucket.store, clusterRoot(config.s3!.prefix, clusterId)) : null;
+  const meta = await openMetadataLog(metaPath(dataDir), logger, { image, acceptDataLoss: config.acceptDataLoss });
   const catalog = new Catalog(meta, config.nodeId, config.maxPartitions);
   const wal = new Wal<Partition>({
     dir: walDir(dataDir),

@@ -39,7 +39,7 @@ export async function openBucket(config: Config, dataDir: string, logger: Logger
     const clusterId = config.clusterId ?? (await discoverClusterId(store, s3.prefix));
     if (clusterId === null) return { store, clusterId: null, restored: false };
     const t0 = performance.now();
-    const got = await downloadMetadata(store, clusterRoot(s3.prefix, clusterId), metaPath(dataDir));
+    const got = await downloadMetadata(store, clusterRoot(s3.prefix, clusterId), metaPath(dataDir), config.acceptDataLoss);
     if (got) logger.info(`empty data dir: restoring cluster ${clusterId} from S3 ${store.describe} (metadata log of ${got.bytes} bytes in ${Math.round(performance.now() - t0)} ms)`);
     return { store, clusterId, restored: got !== null };
   } catch (e) {

@@ -10,6 +10,7 @@
 //     --accept-data-loss says to start anyway: the range is then recorded as lost (reads get CORRUPT_MESSAGE, never a
 //     silent skip) and offsets continue after it (no acknowledged offset is handed out twice).
 import type { Uuid } from "../protocol/codec.ts";
+import type { Partition } from "./partition.ts";
 import type { WalDamage } from "../wal/wal.ts";
 import { BATCH_HEADER_SIZE, MAX_DECOMPRESSED_BATCH_BYTES } from "../protocol/records.ts";
 import { ENTRY_HEADER } from "../wal/entry.ts";
@@ -22,10 +23,7 @@ export interface OffsetRange {
   end: number;
 }
 
-/** The broker must not start: acknowledged records are damaged and nothing holds a second copy. */
-export class DataLossError extends Error {
-  override name = "DataLossError";
-}
+export { DataLossError } from "../meta/meta-recovery.ts";
 
 /** The most records `bytes` of damaged entries can hold: the most a stored batch may have, per smallest entry. */
 export function maxRecordsIn(bytes: number): number {
@@ -63,4 +61,53 @@ export function refusal(damages: WalDamage[], lost: string[], s3: boolean): stri
     (s3 ? "The S3 tier does not hold them. " : "No second copy holds them (no S3 tier, no standby). ") +
     "Restore the data dir from a backup, or start with --accept-data-loss to mark those offsets lost (consumers reading them get CORRUPT_MESSAGE) and serve the rest."
   );
+}
+
+/** What assessDamage needs of the log. */
+export interface DamageContext {
+  partition(topic: Uuid, id: number): Partition | undefined;
+  partitions(): Iterable<Partition>;
+  /** One past the highest offset of p the S3 tier holds (0 without it). */
+  inS3(p: Partition): number;
+  name(topic: Uuid): string;
+}
+
+/**
+ * The offsets damaged WAL ranges held, split into what S3 restores and what is lost. `gaps` are the ranges replay
+ * found missing between two entries of a partition (exact). `describe` words a lost range for messages.
+ */
+export function assessDamage(damages: WalDamage[], gaps: OffsetRange[], ctx: DamageContext): { restored: OffsetRange[]; lost: OffsetRange[]; describe: (r: OffsetRange) => string } {
+  const affected: OffsetRange[] = [...gaps];
+  const unknown: OffsetRange[] = [];
+  for (const d of damages) {
+    if (d.entries) {
+      for (const u of d.entries) {
+        const p = ctx.partition(u.topicId, u.partition);
+        if (!p || u.lastOffset < p.logStartOffset) continue; // gone since, or below the log start anyway
+        const slot = p.index.find(u.baseOffset);
+        if (slot >= 0 && p.index.base[slot]! <= u.baseOffset) continue; // an intact copy was replayed
+        affected.push({ topic: u.topicId, partition: u.partition, start: Math.max(u.baseOffset, p.logStartOffset), end: u.lastOffset });
+      }
+      continue;
+    }
+    // The damage hit the entries' lengths: any partition with no intact entry after it may have lost records from
+    // its last offset on (partitions with a later entry have their loss as a gap).
+    for (const p of ctx.partitions()) {
+      const idx = p.index;
+      const last = idx.end - 1;
+      if (idx.length > 0 && (idx.seg[last]! > d.segment || (idx.seg[last]! === d.segment && idx.pos[last]! > d.from))) continue;
+      unknown.push({ topic: p.topic.meta.id, partition: p.id, start: p.nextOffset, end: p.nextOffset + maxRecordsIn(d.to - d.from) - 1 });
+    }
+  }
+  const restored: OffsetRange[] = [];
+  const lost: OffsetRange[] = [];
+  for (const r of mergeRanges([...affected, ...unknown])) {
+    const inS3 = ctx.inS3(ctx.partition(r.topic, r.partition)!); // S3 holds every offset below this
+    if (r.start < inS3) restored.push({ ...r, end: Math.min(r.end, inS3 - 1) });
+    if (r.end >= inS3) lost.push({ ...r, start: Math.max(r.start, inS3) });
+  }
+  const isUnknown = (r: OffsetRange) => unknown.some((u) => u.topic === r.topic && u.partition === r.partition && r.end >= u.end);
+  const describe = (r: OffsetRange) =>
+    isUnknown(r) ? `${ctx.name(r.topic)}-${r.partition} offsets from ${r.start} on (how many is unknown: the damage hit the entries' lengths)` : describeRange(r, ctx.name);
+  return { restored, lost, describe };
 }

@@ -21,7 +21,7 @@ import { hasCleanupPolicy } from "../meta/topic-configs.ts";
 import type { Uuid } from "../protocol/codec.ts";
 import { Partition, TopicState } from "./partition.ts";
 import type { ReplayedEntry, Wal, WalDamage, WalEntry, WalError, WalListener, WalSkip } from "../wal/wal.ts";
-import { DataLossError, describeDamage, describeRange, maxRecordsIn, mergeRanges, refusal, type OffsetRange } from "./damage.ts";
+import { assessDamage, DataLossError, describeDamage, describeRange, refusal, type OffsetRange } from "./damage.ts";
 import { ReplicationError, WalEntry as Entry } from "../wal/wal.ts";
 import { parseEntry } from "../wal/entry.ts";
 import { fetch, type FetchedPartition, type FetchSpec, type Readable } from "./read.ts";
@@ -559,45 +559,15 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
    * as lost and continues offsets after them.
    */
   private async recoverDamage(damages: WalDamage[], gaps: OffsetRange[], accept: boolean): Promise<void> {
-    const affected: OffsetRange[] = [...gaps];
-    const unknown: OffsetRange[] = [];
-    for (const d of damages) {
-      if (d.entries) {
-        for (const u of d.entries) {
-          const p = this.topics.get(u.topicId)?.partitions[u.partition];
-          if (!p || u.lastOffset < p.logStartOffset) continue; // gone since, or below the log start anyway
-          const slot = p.index.find(u.baseOffset);
-          if (slot >= 0 && p.index.base[slot]! <= u.baseOffset) continue; // an intact copy was replayed
-          affected.push({ topic: u.topicId, partition: u.partition, start: Math.max(u.baseOffset, p.logStartOffset), end: u.lastOffset });
-        }
-        continue;
-      }
-      // The damage hit the entries' lengths: any partition with no intact entry after it may have lost records
-      // from its last offset on (partitions with a later entry have their loss as a gap, above).
-      for (const t of this.topics.values()) {
-        for (const p of t.partitions) {
-          const idx = p.index;
-          const lastSlot = idx.end - 1;
-          const after = idx.length > 0 && (idx.seg[lastSlot]! > d.segment || (idx.seg[lastSlot]! === d.segment && idx.pos[lastSlot]! > d.from));
-          if (after) continue;
-          unknown.push({ topic: t.meta.id, partition: p.id, start: p.nextOffset, end: p.nextOffset + maxRecordsIn(d.to - d.from) - 1 });
-        }
-      }
-    }
     const name = (topic: string) => this.topics.get(topic)?.meta.name ?? topic;
-    const lost: OffsetRange[] = [];
-    const restored: OffsetRange[] = [];
-    for (const r of mergeRanges([...affected, ...unknown])) {
-      const p = this.topics.get(r.topic)!.partitions[r.partition]!;
-      const inS3 = this.cold !== null ? this.cold.end(p) : 0; // S3 holds every offset below this
-      if (r.start < inS3) restored.push({ ...r, end: Math.min(r.end, inS3 - 1) });
-      if (r.end >= inS3) lost.push({ ...r, start: Math.max(r.start, inS3) });
-    }
-    const isUnknown = (r: OffsetRange) => unknown.some((u) => u.topic === r.topic && u.partition === r.partition && r.end >= u.end);
-    const describe = (r: OffsetRange) => (isUnknown(r) ? `${name(r.topic)}-${r.partition} offsets from ${r.start} on (how many is unknown: the damage hit the entries' lengths)` : describeRange(r, name));
+    const { restored, lost, describe } = assessDamage(damages, gaps, {
+      partition: (topic, id) => this.topics.get(topic)?.partitions[id],
+      partitions: () => this.partitions(),
+      inS3: (p) => (this.cold !== null ? this.cold.end(p) : 0),
+      name,
+    });
     for (const r of restored) {
-      const p = this.topics.get(r.topic)!.partitions[r.partition]!;
-      p.addHole({ start: r.start, end: r.end, lost: false });
+      this.topics.get(r.topic)!.partitions[r.partition]!.addHole({ start: r.start, end: r.end, lost: false });
       this.logger.warn(`WAL corruption: ${describeRange(r, name)} are damaged in the WAL; the S3 tier holds them, reads are served from there`);
     }
     if (lost.length === 0) {

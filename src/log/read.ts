@@ -14,7 +14,7 @@
 // instead of stepping over it.
 // The last stable offset is the high watermark: there are no transactions yet, so nothing is ever undecided.
 import { ErrorCode } from "../protocol/errors.ts";
-import { batches } from "../protocol/records.ts";
+import { batches, CorruptBatchError } from "../protocol/records.ts";
 import { ENTRY_HEADER } from "../wal/entry.ts";
 import { PAGE_BYTES, type PageSink } from "../memory/pages.ts";
 import type { Logger } from "../logger.ts";
@@ -57,6 +57,8 @@ export interface Readable {
   /** Offsets below this are only in S3. */
   coldEnd(p: Partition): number;
   readCold(p: Partition, offset: number, maxBytes: number, minOne: boolean): Promise<{ records: Uint8Array[]; bytes: number } | null>;
+  /** Logs a damaged stored batch the first time a reader meets it. */
+  reportCorrupt(p: Partition, base: number, message: string): void;
 }
 
 const NONE: Uint8Array[] = [];
@@ -145,6 +147,12 @@ async function readAll(log: Readable, spec: FetchSpec, sink: PageSink): Promise<
       got = cold ? await readCold(log, p, w.offset, max, minOne, sink) : readLocal(log.wal, p, w.offset, max, minOne, sink);
     } catch (e) {
       sink.end();
+      if (e instanceof CorruptBatchError) {
+        // Damaged in the bucket, with no other copy: an error for that offset, never the damaged bytes.
+        log.reportCorrupt(p, e.offset, e.message);
+        out.push(result(ErrorCode.CORRUPT_MESSAGE, p));
+        continue;
+      }
       log.logger.warn(`fetch ${p}@${w.offset} failed: ${(e as Error).message}`);
       out.push(result(ErrorCode.KAFKA_STORAGE_ERROR, p));
       continue;

@@ -5,14 +5,21 @@
 // once durable, synchronously in the fsync callback, so any snapshot taken between callbacks is consistent.
 //
 // Record layout (big-endian):
-//   0  u32  length of what follows the CRC (payload bytes)
+//   0  u32  bit 31: the last record of its write (records are written a flush at a time, one write + fsync);
+//           bits 0-30: length of what follows the CRC (payload bytes)
 //   4  u32  CRC-32C of the payload
 //   8  ...  payload: UTF-8 JSON object with a string field "type"
-// A torn or CRC-bad tail record (a crash during a write) is truncated on open. Compaction writes the snapshot of
-// every registered owner to metadata.log.tmp, fsyncs it, renames it over metadata.log and fsyncs the directory.
-import { closeSync, existsSync, fdatasync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync, fstatSync, writeFileSync } from "node:fs";
+// Two record types belong to the log itself and are not handed to owners:
+//   meta-file   {id}        first record of a file this version created or compacted: names that file
+//   meta-image  {file, at}  first record of an image (what the S3 tier uploads): the state of records [0, at) of
+//                           file `file`, so a damaged record that lies before `at` can be restored from it
+// Only the newest write can be torn by a crash (one write + fsync at a time): damage followed by the records of a
+// later write, or before the size a clean close recorded (metadata.log.closed), is corruption, handled by
+// meta-recovery.ts; a torn tail is cut off on open. Compaction writes the snapshot of every registered owner to
+// metadata.log.tmp, fsyncs it, renames it over metadata.log and fsyncs the directory.
+import { closeSync, existsSync, fdatasync, fsyncSync, openSync, readFileSync, renameSync, rmSync, ftruncateSync, writeSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fsyncDir } from "./durable-file.ts";
+import { fsyncDir, writeFileDurably } from "./durable-file.ts";
 import { crc32c } from "../protocol/crc32c.ts";
 import type { Logger } from "../logger.ts";
 import { MetaRecordError, type MetaRecord, type RawRecord } from "./records.ts";
@@ -60,38 +67,177 @@ interface Pending<R> {
 
 const HEADER = 8;
 const COMPACT_MIN_BYTES = 4 * 1024 * 1024;
+const LAST_OF_WRITE = 0x80000000;
+const LENGTH = 0x7fffffff;
 
-
-export function encodeMetaRecord(rec: { type: string }): Uint8Array {
+export function encodeMetaRecord<T extends { type: string }>(rec: T, lastOfWrite = false): Uint8Array {
   const payload = Buffer.from(JSON.stringify(rec), "utf8");
   const out = Buffer.allocUnsafe(HEADER + payload.length);
-  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE((payload.length | (lastOfWrite ? LAST_OF_WRITE : 0)) >>> 0, 0);
   out.writeUInt32BE(crc32c(payload), 4);
   payload.copy(out, HEADER);
   return out;
 }
 
-/** Parses records from a file image; returns them and the byte length of the valid prefix. */
-export function decodeMetaRecords(buf: Uint8Array): { records: RawRecord[]; validEnd: number } {
+/** Records as one write: back to back, the last one flagged as the end of its write. */
+export function encodeMetaWrite<T extends { type: string }>(recs: readonly T[]): Buffer {
+  return Buffer.concat(recs.map((r, i) => encodeMetaRecord(r, i === recs.length - 1)));
+}
+
+export interface ScannedRecord {
+  pos: number;
+  end: number;
+  raw: RawRecord;
+  lastOfWrite: boolean;
+}
+
+/** The record at pos: verified and parsed, "end" for zeros or the end of the buffer, "bad" otherwise. */
+function recordAt(buf: Uint8Array, dv: DataView, pos: number): ScannedRecord | "end" | "bad" {
+  if (pos + HEADER > buf.length) return pos >= buf.length || buf.subarray(pos).every((x) => x === 0) ? "end" : "bad";
+  const word = dv.getUint32(pos);
+  if (word === 0) return "end";
+  const len = word & LENGTH;
+  if (len === 0 || pos + HEADER + len > buf.length) return "bad";
+  const payload = buf.subarray(pos + HEADER, pos + HEADER + len);
+  if (crc32c(payload) !== dv.getUint32(pos + 4)) return "bad";
+  let raw: RawRecord;
+  try {
+    raw = JSON.parse(Buffer.from(payload).toString("utf8")) as RawRecord;
+  } catch {
+    return "bad";
+  }
+  if (typeof raw !== "object" || raw === null || typeof raw.type !== "string") return "bad";
+  return { pos, end: pos + HEADER + len, raw, lastOfWrite: (word & LAST_OF_WRITE) !== 0 };
+}
+
+/** A damaged byte range of a metadata-log image, and what its records may have been. */
+export interface MetaDamage {
+  from: number;
+  to: number;
+  /** A torn tail: cut off on open. */
+  torn: boolean;
+  /** The damaged records as far as they still read (unverified: their checksums failed). */
+  unverified: string[];
+}
+
+export interface MetaScan {
+  /** Intact records in file order (meta-* records included). */
+  records: ScannedRecord[];
+  damages: MetaDamage[];
+  /** The meta-file id of this file, null for files older than it (or restored from an image). */
+  generation: string | null;
+  /** The meta-image record at the head of an image. */
+  image: { file: string; at: number } | null;
+}
+
+/** What a damaged range still says: each record whose payload still parses as JSON, else its size. */
+function unverifiedRecords(buf: Uint8Array, from: number, to: number): string[] {
+  const out: string[] = [];
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const records: RawRecord[] = [];
-  let pos = 0;
-  while (pos + HEADER <= buf.length) {
-    const len = dv.getUint32(pos);
-    if (len === 0 || pos + HEADER + len > buf.length) break;
-    const payload = buf.subarray(pos + HEADER, pos + HEADER + len);
-    if (crc32c(payload) !== dv.getUint32(pos + 4)) break;
-    let rec: RawRecord;
+  for (let pos = from; pos + HEADER <= to; ) {
+    const len = dv.getUint32(pos) & LENGTH;
+    if (len === 0 || pos + HEADER + len > to) break;
+    const text = Buffer.from(buf.subarray(pos + HEADER, pos + HEADER + len)).toString("utf8");
+    const shown = text.length > 300 ? `${text.slice(0, 300)}...` : text;
+    let parses = true;
     try {
-      rec = JSON.parse(Buffer.from(payload).toString("utf8")) as RawRecord;
+      JSON.parse(text);
     } catch {
-      break;
+      parses = false;
     }
-    if (typeof rec !== "object" || rec === null || typeof rec.type !== "string") break;
-    records.push(rec);
+    out.push(parses ? shown : `${len} bytes that no longer parse as JSON: ${shown}`);
     pos += HEADER + len;
   }
-  return { records, validEnd: pos };
+  if (out.length === 0) out.push(`${to - from} bytes that no longer parse`);
+  return out;
+}
+
+/**
+ * Reads every intact record of an image, finding the damaged ranges between them, and tells a torn tail (only the
+ * newest write, after the size a clean close recorded) from corruption.
+ */
+export function scanMetaLog(buf: Uint8Array, closedSize: number | null = null): MetaScan {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const records: ScannedRecord[] = [];
+  const damages: MetaDamage[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const r = recordAt(buf, dv, pos);
+    if (typeof r === "object") {
+      records.push(r);
+      pos = r.end;
+      continue;
+    }
+    // Zeros or damage: is there an intact record further on?
+    let next = -1;
+    for (let p = pos + 1; p + HEADER <= buf.length; p++) {
+      if (buf[p] === 0 && buf[p + 1] === 0 && buf[p + 2] === 0 && buf[p + 3] === 0) continue;
+      if (typeof recordAt(buf, dv, p) === "object") {
+        next = p;
+        break;
+      }
+    }
+    if (next < 0) {
+      if (r === "bad") damages.push({ from: pos, to: buf.length, torn: false, unverified: unverifiedRecords(buf, pos, buf.length) });
+      break;
+    }
+    damages.push({ from: pos, to: next, torn: false, unverified: unverifiedRecords(buf, pos, next) });
+    pos = next;
+  }
+  const flagged = records.some((r) => r.lastOfWrite);
+  for (const d of damages) {
+    const after = records.filter((r) => r.pos >= d.to);
+    const oneWrite = after.length === 0 || (flagged && after.slice(0, -1).every((r) => !r.lastOfWrite));
+    if (oneWrite && (closedSize === null || d.from >= closedSize)) {
+      for (const e of damages) if (e.from >= d.from) e.torn = true;
+      break;
+    }
+  }
+  const first = records[0]?.raw;
+  return {
+    records,
+    damages,
+    generation: first?.type === "meta-file" && typeof first.id === "string" ? first.id : null,
+    image: first?.type === "meta-image" && typeof first.file === "string" && typeof first.at === "number" ? { file: first.file, at: first.at } : null,
+  };
+}
+
+const isOwnRecord = (r: RawRecord) => r.type === "meta-file" || r.type === "meta-image";
+
+/** The owners' records of an image (what the S3 tier uploads) and the byte length of its intact prefix. */
+export function decodeMetaRecords(buf: Uint8Array): { records: RawRecord[]; validEnd: number } {
+  const scan = scanMetaLog(buf);
+  const validEnd = scan.damages.length ? scan.damages[0]!.from : buf.length;
+  return { records: scan.records.filter((r) => r.pos < validEnd && !isOwnRecord(r.raw)).map((r) => r.raw), validEnd };
+}
+
+/** The metadata log holds damage that is not a torn tail: meta-recovery.ts restores it, refuses or drops it. */
+export class MetaLogCorruption extends Error {
+  override name = "MetaLogCorruption";
+  constructor(
+    readonly path: string,
+    readonly scan: MetaScan,
+  ) {
+    const bad = scan.damages.filter((d) => !d.torn);
+    super(`metadata log ${path}: bytes ${bad.map((d) => `${d.from}-${d.to}`).join(", ")} fail their checksums and intact records follow (not a torn write)`);
+  }
+}
+
+export function closedMarkPath(path: string): string {
+  return `${path}.closed`;
+}
+
+function readClosedSize(path: string): number | null {
+  try {
+    const m = JSON.parse(readFileSync(closedMarkPath(path), "utf8")) as { size?: unknown };
+    return typeof m.size === "number" ? m.size : null;
+  } catch {
+    return null;
+  }
+}
+
+function newGeneration(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
 }
 
 /** R: the records this log carries (every broker record; tests use their own). */
@@ -111,28 +257,55 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
   /** Records applied so far (replayed or appended): tells an uploader whether anything changed. */
   applied = 0;
 
-  private constructor(private readonly path: string, private readonly logger: Logger, private replayed: RawRecord[], size: number) {
+  /** The clean-shutdown mark of the last run is still there (removed before this run first writes). */
+  private markPending: boolean;
+
+  private constructor(
+    private readonly path: string,
+    private readonly logger: Logger,
+    private replayed: RawRecord[],
+    size: number,
+    /** The meta-file id of the file (null: older than the id, or restored from an image). */
+    private generation: string | null,
+  ) {
     this.fd = openSync(path, "r+");
     this.size = size;
     this.bytesAtLastCompaction = size;
+    this.markPending = existsSync(closedMarkPath(path));
   }
 
-  /** Opens (or creates) the log, truncating a torn tail. Records are replayed into owners by replay(). */
+  /**
+   * Opens (or creates) the log, truncating a torn tail. Records are replayed into owners by replay(). Damage that is
+   * not a torn tail throws MetaLogCorruption (meta-recovery.ts deals with it).
+   */
   static open<R extends { type: string } = MetaRecord>(path: string, logger: Logger): MetadataLog<R> {
     if (!existsSync(path)) {
-      writeFileSync(path, new Uint8Array(0));
+      writeFileSync(path, encodeMetaWrite([{ type: "meta-file", id: newGeneration() }]));
+      const fd = openSync(path, "r");
+      fsyncSync(fd);
+      closeSync(fd);
       fsyncDir(dirname(path));
     }
     const buf = readFileSync(path);
-    const { records, validEnd } = decodeMetaRecords(buf);
+    const scan = scanMetaLog(buf, readClosedSize(path));
+    if (scan.damages.some((d) => !d.torn)) throw new MetaLogCorruption(path, scan);
+    const validEnd = scan.damages.length ? scan.damages[0]!.from : buf.length;
+    const records = scan.records.filter((r) => r.pos < validEnd);
     if (validEnd < buf.length) {
-      logger.warn(`metadata log: truncating ${buf.length - validEnd} bytes of torn or corrupt tail at offset ${validEnd} (${records.length} records kept)`);
+      logger.warn(`metadata log: truncating ${buf.length - validEnd} bytes of torn tail at offset ${validEnd} (a write cut short by a crash, never acknowledged; ${records.length} records kept)`);
       const fd = openSync(path, "r+");
       ftruncateSync(fd, validEnd);
       fsyncSync(fd);
       closeSync(fd);
     }
-    return new MetadataLog<R>(path, logger, records, validEnd);
+    return new MetadataLog<R>(path, logger, records.filter((r) => !isOwnRecord(r.raw)).map((r) => r.raw), validEnd, scan.generation);
+  }
+
+  /** This run writes: a crash from now on must not find the last clean close's mark (a stale one only says less). */
+  private dropMark(): void {
+    if (!this.markPending) return;
+    this.markPending = false;
+    rmSync(closedMarkPath(this.path), { force: true });
   }
 
   /** Registers an owner of some of R's record types. */
@@ -208,14 +381,9 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
     if (this.syncing || this.compacting || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    const bufs = batch.flatMap((p) => p.recs.map(encodeMetaRecord));
-    const total = bufs.reduce((n, b) => n + b.length, 0);
-    const buf = Buffer.allocUnsafe(total);
-    let o = 0;
-    for (const b of bufs) {
-      buf.set(b, o);
-      o += b.length;
-    }
+    this.dropMark();
+    const buf = encodeMetaWrite(batch.flatMap((p) => p.recs));
+    const total = buf.length;
     const start = this.size;
     try {
       let done = 0;
@@ -295,9 +463,13 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
   compact(): void {
     if (this.syncing || this.compacting || this.closed) return;
     this.compacting = true;
+    this.dropMark();
     const tmp = `${this.path}.tmp`;
     try {
-      const { buf, records } = this.image();
+      const generation = newGeneration();
+      const owners = this.snapshots();
+      const buf = encodeMetaWrite([{ type: "meta-file", id: generation }, ...owners]);
+      const records = owners.length;
       const total = buf.length;
       const fd = openSync(tmp, "w");
       try {
@@ -314,6 +486,7 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
       this.logger.debug(`metadata log: compacted ${this.size} bytes to ${total} (${records} records)`);
       this.size = total;
       this.bytesAtLastCompaction = total;
+      this.generation = generation;
     } catch (e) {
       this.logger.error(`metadata log: compaction failed, keeping the old file: ${(e as Error).message}`);
     } finally {
@@ -327,14 +500,14 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
    * Synchronous, so it is consistent: every owner applies durable records only between event-loop turns.
    */
   image(): { buf: Buffer; records: number } {
-    const bufs = this.allOwners.flatMap((o) => o.snapshot()).map(encodeMetaRecord);
-    const buf = Buffer.allocUnsafe(bufs.reduce((n, b) => n + b.length, 0));
-    let o = 0;
-    for (const b of bufs) {
-      buf.set(b, o);
-      o += b.length;
-    }
-    return { buf, records: bufs.length };
+    const owners = this.snapshots();
+    // Which records of this file the image holds: those below the durable end (every one of them is applied).
+    const head = this.generation ? [{ type: "meta-image", file: this.generation, at: this.size }] : [];
+    return { buf: encodeMetaWrite([...head, ...owners]), records: owners.length };
+  }
+
+  private snapshots(): { type: string }[] {
+    return this.allOwners.flatMap((o) => o.snapshot());
   }
 
   get bytes(): number {
@@ -346,11 +519,17 @@ export class MetadataLog<R extends { type: string } = MetaRecord> {
     while (this.queue.length || this.syncing || this.scheduled) await new Promise((r) => setTimeout(r, 1));
   }
 
-  /** Waits for queued appends, then closes the file. */
+  /** Waits for queued appends, then closes the file, leaving a mark of its size (damage before it is not torn). */
   async close(): Promise<void> {
     while (this.queue.length || this.syncing || this.scheduled) await new Promise((r) => setTimeout(r, 1));
+    if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
+    try {
+      writeFileDurably(closedMarkPath(this.path), JSON.stringify({ size: this.size }));
+    } catch (e) {
+      this.logger.warn(`metadata log: could not write the clean-shutdown mark: ${(e as Error).message}`);
+    }
   }
 }
 

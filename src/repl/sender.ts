@@ -193,7 +193,7 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
     // One synchronous step: snapshot, in-flight records and the backfill's start agree with each other.
     this.send(s, FrameType.WELCOME, json(welcome));
     const image = this.meta.image().buf;
-    const inFlight = this.meta.inFlight().map(encodeMetaRecord);
+    const inFlight = this.meta.inFlight().map((r) => encodeMetaRecord(r));
     this.send(s, FrameType.SNAPSHOT, image);
     if (inFlight.length) this.send(s, FrameType.META, Buffer.concat(inFlight));
     s.cursor = this.wal.cursorAt(fromSeq);

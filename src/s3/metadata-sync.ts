@@ -5,6 +5,8 @@
 // as its metadata.log; restore.ts then reconciles it with what the bucket really holds.
 import type { Logger } from "../logger.ts";
 import { writeFileDurably } from "../meta/durable-file.ts";
+import { encodeMetaWrite, scanMetaLog } from "../meta/metadata-log.ts";
+import { DataLossError } from "../meta/meta-recovery.ts";
 import { metadataKey } from "./keys.ts";
 import { ObjectNotFound, type ObjectStore } from "./store.ts";
 
@@ -78,17 +80,31 @@ export class MetadataUploader {
   }
 }
 
-/**
- * Writes the bucket's metadata log into `path` (a fresh data dir), fsync'd. Null when the bucket has none.
- */
-export async function downloadMetadata(store: ObjectStore, root: string, path: string): Promise<{ bytes: number } | null> {
-  let body: Uint8Array;
+/** The metadata log image the bucket holds (the second copy of a damaged local one), null when there is none. */
+export async function fetchMetadataImage(store: ObjectStore, root: string): Promise<Uint8Array | null> {
   try {
-    body = (await store.get(metadataKey(root))).body;
+    return (await store.get(metadataKey(root))).body;
   } catch (e) {
     if (e instanceof ObjectNotFound) return null;
     throw e;
   }
-  writeFileDurably(path, body);
-  return { bytes: body.length };
+}
+
+/**
+ * Writes the bucket's metadata log into `path` (a fresh data dir), fsync'd. Null when the bucket has none. A damaged
+ * copy is the only copy: the start is refused (DataLossError), or with acceptDataLoss only its intact records kept.
+ */
+export async function downloadMetadata(store: ObjectStore, root: string, path: string, acceptDataLoss = false): Promise<{ bytes: number } | null> {
+  const body = await fetchMetadataImage(store, root);
+  if (body === null) return null;
+  const scan = scanMetaLog(body);
+  if (scan.damages.length === 0) {
+    writeFileDurably(path, body);
+    return { bytes: body.length };
+  }
+  const where = `${store.describe} ${metadataKey(root)} bytes ${scan.damages.map((d) => `${d.from}-${d.to} (${d.unverified.join("; ")})`).join(", ")}`;
+  if (!acceptDataLoss) throw new DataLossError(`the metadata log in S3 is damaged: ${where} fail their checksums, and it is the only copy (the data dir is empty). Start with --accept-data-loss to restore its ${scan.records.length} intact records without them.`);
+  const kept = encodeMetaWrite(scan.records.map((r) => r.raw));
+  writeFileDurably(path, kept);
+  return { bytes: kept.length };
 }

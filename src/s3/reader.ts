@@ -2,7 +2,7 @@
 // afterwards, LRU within a byte budget), a binary search in it, then one ranged GET for exactly the batches wanted.
 // Every data GET carries If-Match with the ETag the footer came from: if compaction replaced the object meanwhile
 // the GET fails instead of returning bytes from the wrong layout, and the footer is fetched again.
-import { batchBaseOffset } from "../protocol/records.ts";
+import { batchBaseOffset, batchIsIntact, CorruptBatchError } from "../protocol/records.ts";
 import { decodeFooter, footerBytes, ObjectFormatError, type Footer } from "./object.ts";
 import { PreconditionFailed, type ObjectStore } from "./store.ts";
 
@@ -76,7 +76,10 @@ export class ObjectReader {
     this.cachedBytes -= c.bytes;
   }
 
-  /** Batches i..j-1 of the object the footer describes: one ranged GET, checked against the footer. */
+  /**
+   * Batches i..j-1 of the object the footer describes: one ranged GET, checked against the footer and every batch's
+   * CRC (cut short before a damaged batch; CorruptBatchError when the first one is).
+   */
   async batches(key: string, f: CachedFooter, i: number, j: number): Promise<Uint8Array> {
     if (j <= i) return EMPTY;
     const start = f.footer.pos[i]!;
@@ -85,6 +88,13 @@ export class ObjectReader {
     const r = await this.store.get(key, { start, end }, f.etag);
     if (r.body.length !== end - start || batchBaseOffset(r.body) !== f.footer.base[i]) {
       throw new ObjectFormatError(`${key} bytes ${start}-${end} do not hold the batch at ${f.footer.base[i]} its footer describes`);
+    }
+    // Every batch's CRC is checked before it is served: damage in the bucket is an error, never bytes passed on. The
+    // intact batches before a damaged one are served; the reader asking for the damaged one next gets the error.
+    for (let k = i, pos = 0; k < j; pos += f.footer.size[k]!, k++) {
+      if (batchIsIntact(r.body, pos, pos + f.footer.size[k]!)) continue;
+      if (k > i) return r.body.subarray(0, pos);
+      throw new CorruptBatchError(`${key}: the batch at offset ${f.footer.base[k]} (bytes ${start + pos}-${start + pos + f.footer.size[k]!}) fails its CRC`, f.footer.base[k]!);
     }
     return r.body;
   }
@@ -103,7 +113,8 @@ export class ObjectReader {
       let bytes = 0;
       while (j < footer.count && (bytes + footer.size[j]! <= maxBytes || (minOne && j === i))) bytes += footer.size[j++]!;
       try {
-        return { data: await this.batches(key, f, i, j), bytes };
+        const data = await this.batches(key, f, i, j);
+        return { data, bytes: data.length < bytes ? data.length : bytes };
       } catch (e) {
         if (!(e instanceof PreconditionFailed) || attempt >= REPLACED_RETRIES) throw e;
         this.invalidate(key); // replaced by compaction: read its new footer

@@ -16,6 +16,7 @@ import { entryRecord, type Manifest, type ObjectEntry } from "./manifest.ts";
 import type { ObjectReader } from "./reader.ts";
 import type { RecordSink } from "./flusher.ts";
 import type { ObjectStore, StoredObject } from "./store.ts";
+import { DataLossError } from "../meta/meta-recovery.ts";
 
 /** S3 is unusable at start (missing bucket, wrong credentials, unreachable): the broker must not start. */
 export class S3StartError extends Error {
@@ -23,8 +24,8 @@ export class S3StartError extends Error {
 }
 
 /** The start-up failure for an S3 error: "cannot use S3 bucket "b" at <endpoint>: <what S3 said>". */
-export function startError(store: ObjectStore, e: unknown): S3StartError {
-  if (e instanceof S3StartError) return e;
+export function startError(store: ObjectStore, e: unknown): Error {
+  if (e instanceof S3StartError || e instanceof DataLossError) return e;
   const msg = (e as Error).message;
   const at = msg.indexOf(` on ${store.describe}: `);
   return new S3StartError(`cannot use S3 ${store.describe}: ${at >= 0 ? msg.slice(at + store.describe.length + 6) : msg}`);

@@ -9,8 +9,9 @@ import { minio, MINIO_PEER_NAME, s3Flags, s3Overrides, startMinio, type MinioSer
 import { describeWithPeer } from "../helpers/peers.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 import { keyPositions } from "../helpers/read-topic.ts";
-import { flip, walEntries } from "../helpers/disk.ts";
-import { buildBatch } from "../../src/protocol/records.ts";
+import { damageTopicRecord, flip, sixTopics, topicNames, walEntries } from "../helpers/disk.ts";
+import { batches, buildBatch } from "../../src/protocol/records.ts";
+import { decodeFooter } from "../../src/s3/object.ts";
 
 const peer = await minio();
 let server: MinioServer;
@@ -37,7 +38,7 @@ async function fill(port: number, topic: string, partitions: number, n: number):
 describeWithPeer(MINIO_PEER_NAME, peer, () => {
   beforeAll(async () => {
     server = await startMinio();
-    for (const b of ["repair", "unflushed"]) await server.createBucket(b);
+    for (const b of ["repair", "unflushed", "meta", "objects"]) await server.createBucket(b);
   }, 120_000);
   afterAll(async () => {
     for (const f of cleanup.reverse()) await f();
@@ -88,4 +89,58 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
       c.close();
     }, 90_000);
   });
+
+  test("metadata log: one changed byte (case 9) is restored from the bucket's copy; every topic and record is there", async () => {
+    let b: TestBroker = await startBroker({ autoCreateTopics: false, ...s3Overrides(server, "meta", { flushIntervalMs: 100 }) });
+    const dataDir = b.dataDir;
+    cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    await sixTopics(b.port);
+    await b.stop(); // uploads the metadata log last
+    damageTopicRecord(dataDir, "t2");
+    b = await startBroker({ dataDir, autoCreateTopics: false, ...s3Overrides(server, "meta", { flushIntervalMs: 100 }) });
+    cleanup.push(() => b.stop());
+    expect(await topicNames(b.port)).toEqual(["t0", "t1", "t2", "t3", "t4", "t5"]);
+    for (let i = 0; i < 6; i++) expect((await keyPositions(b.port, `t${i}`)).size).toBe(3);
+  }, 90_000);
+
+  test("a data object damaged in the bucket: reads of that batch get CORRUPT_MESSAGE, everything else is served", async () => {
+    const dataDir = tempDir();
+    const b = await startBroker({ dataDir, ...s3Overrides(server, "objects", { flushIntervalMs: 100 }) });
+    const acked = await fill(b.port, "rot", 1, 50);
+    await b.stop(); // everything flushed
+    const clusterId = b.broker.context.clusterId;
+    rmSync(dataDir, { recursive: true, force: true }); // the WAL is gone: S3 is the only copy
+    const store = server.store("objects");
+    const keys = (await store.list(`klite-${clusterId}/`)).objects.map((o) => o.key).filter((k) => k.endsWith(".obj"));
+    expect(keys.length).toBeGreaterThan(0);
+    const obj = (await store.get(keys[0]!)).body.slice();
+    const footer = decodeFooter(obj, obj.length);
+    if ("need" in footer) throw new Error("footer");
+    const victim = 10;
+    const at = footer.pos[victim]! + 70;
+    obj[at] ^= 0xff; // bit rot inside one batch's records
+    await store.put(keys[0]!, obj);
+    const fresh = tempDir();
+    cleanup.push(() => rmSync(fresh, { recursive: true, force: true }));
+    const again = await startBroker({ dataDir: fresh, clusterId, ...s3Overrides(server, "objects") });
+    cleanup.push(() => again.stop());
+    const c = await RawClient.connect(again.port);
+    const fetch = async (offset: number) => {
+      const f = await c.request(1, 12, {
+        replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+        topics: [{ topic: "rot", partitions: [{ partition: 0, fetchOffset: BigInt(offset), partitionMaxBytes: 4096, currentLeaderEpoch: -1, logStartOffset: -1n }] }], forgottenTopicsData: [], rackId: "",
+      });
+      return f.responses[0].partitions[0];
+    };
+    const bad = footer.base[victim]!;
+    expect((await fetch(bad)).errorCode).toBe(2); // CORRUPT_MESSAGE
+    const before = await fetch(0);
+    expect(before.errorCode).toBe(0);
+    expect([...batches(before.records)].length).toBeGreaterThan(0);
+    const after = await fetch(bad + 2);
+    expect(after.errorCode).toBe(0);
+    expect([...batches(after.records)][0]!.baseOffset).toBe(bad + 2);
+    c.close();
+    expect(acked.size).toBe(100);
+  }, 90_000);
 });
