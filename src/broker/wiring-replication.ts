@@ -175,7 +175,7 @@ export class ReplicatedNode {
       this.d.logger.debug(`replication: lease of ${b.holder} (epoch ${b.epoch}) ${b.released ? "released" : "expired"}; this node ${how ? `may take over (${how})` : "may not take over"} (token ${JSON.stringify(this.term.token)}, in sync: ${JSON.stringify(b.inSync)})`);
       if (how) return this.acquire(obs, how);
       if (!this.receiver?.connected) {
-        return this.waiting(`the lease of ${b.holder} (epoch ${b.epoch}) ${b.released ? "was released" : "expired"}, but this node does not hold everything it acknowledged (not listed as in sync): waiting for ${b.holder} to come back`);
+        this.waiting(`the lease of ${b.holder} (epoch ${b.epoch}) ${b.released ? "was released" : "expired"}, but this node does not hold everything it acknowledged (not listed as in sync): waiting for ${b.holder} to come back`);
       }
     }
     if (!b.released && b.holder !== this.id && !this.following) this.follow(b);

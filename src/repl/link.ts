@@ -40,8 +40,12 @@ export class Link {
   }
 
   send(type: number, epoch: number, seq: number, payload?: Uint8Array): void {
+    this.sendEncoded(encodeFrame(type, epoch, seq, payload));
+  }
+
+  /** Sends a frame already encoded (frames.ts). */
+  sendEncoded(frame: Uint8Array): void {
     if (this.closed) return;
-    const frame = encodeFrame(type, epoch, seq, payload);
     if (this.queue.length > 0) {
       this.queue.push(frame);
       this.queued += frame.length;

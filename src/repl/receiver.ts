@@ -39,6 +39,7 @@ export class ReplicationReceiver {
   private link: Link | null = null;
   private work: Promise<void> = Promise.resolve();
   private acks: Promise<void> = Promise.resolve();
+  private lastMeta: Promise<void> = Promise.resolve();
   private welcome: Welcome | null = null;
   private lastFrameAt = performance.now();
   private watchdog: ReturnType<typeof setInterval> | null = null;
@@ -135,9 +136,12 @@ export class ReplicationReceiver {
       case FrameType.META: {
         const { records, validEnd } = decodeMetaRecords(f.payload);
         if (validEnd !== f.payload.length) throw new Error(`metadata records from the primary do not parse at byte ${validEnd}`);
-        return { durable: rooms.meta.appendReplica(records) };
+        this.lastMeta = rooms.meta.appendReplica(records);
+        return { durable: this.lastMeta };
       }
       case FrameType.WAL:
+        // Metadata the entries depend on (a topic created just before) applies once durable: wait for it.
+        await this.lastMeta;
         return { durable: rooms.log.appendReplica(f.payload) };
       case FrameType.LIVE:
         this.live = true;
