@@ -8,6 +8,7 @@
 // the total stays within the budget plus one request and one response per connection (--max-connections bounds that).
 // A connection that takes no new requests is not read from (its socket is paused), so a client that does not read
 // its responses ends up blocked by TCP, not by the broker's memory.
+import type { FdBudget } from "./fd-budget.ts";
 import type { MemoryPlan } from "../memory/budget.ts";
 import { PagePool } from "../memory/pages.ts";
 import type { Logger } from "../logger.ts";
@@ -66,6 +67,9 @@ export class ConnectionCaps {
   private lastLog = 0;
   private refusedSinceLog = 0;
 
+  /** The open-files limit's room for connections (fd-budget.ts), null when it is not known. */
+  fds: FdBudget | null = null;
+
   constructor(private readonly max: number, private readonly maxPerIp: number, private readonly logger: Logger) {}
 
   get open(): number {
@@ -78,6 +82,7 @@ export class ConnectionCaps {
     let why: string | null = null;
     if (this.total >= this.max) why = `--max-connections ${this.max} reached`;
     else if (this.maxPerIp > 0 && n >= this.maxPerIp) why = `${ip} already has --max-connections-per-ip ${this.maxPerIp} connections`;
+    else if (this.fds !== null && this.total >= this.fds.connections) why = `the ${this.fds.describe()} (raise ulimit -n for more)`;
     if (why !== null) {
       this.refusedSinceLog++;
       const now = Date.now();

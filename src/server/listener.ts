@@ -1,5 +1,6 @@
 // The Kafka listener: a thin Bun.listen adapter around Connection. New connections past --max-connections (or
-// --max-connections-per-ip) are closed at once, with a log line. Graceful stop: stop accepting and stop reading
+// --max-connections-per-ip, or what the open-files limit leaves after the WAL's needs: fd-budget.ts) are closed at
+// once, with a log line. Graceful stop: stop accepting and stop reading
 // every connection (a request not read is never half-handled: the client sees the close and retries it), let every
 // request already read finish and its response be written out (bounded by a deadline), then close the sockets.
 import type { Socket, TCPSocketListener } from "bun";
@@ -8,6 +9,7 @@ import type { BrokerContext, Handler } from "../handlers/handler.ts";
 import type { Logger } from "../logger.ts";
 import { ConnectionCaps, ServerBudget } from "./budget.ts";
 import { Connection } from "./connection.ts";
+import { FdBudget } from "./fd-budget.ts";
 
 interface SocketData {
   conn: Connection | null;
@@ -70,6 +72,9 @@ export class KafkaListener {
         error: (socket, err) => logger.debug(`socket error from ${socket.remoteAddress}: ${err.message}`),
       },
     });
+    // Each connection is a file descriptor: keep what the WAL and the broker's own files need out of their reach.
+    this.caps.fds = FdBudget.measure(() => this.broker.log.wal.openFiles);
+    if (this.caps.fds) logger.info(`connections: ${this.caps.fds.describe()} (and at most --max-connections ${this.broker.config.maxConnections})`);
     return { host: this.server.hostname, port: this.server.port };
   }
 

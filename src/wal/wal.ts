@@ -539,8 +539,9 @@ export class Wal<M> {
   private prepareNext(): void {
     if (this.prepared || this.closed) return;
     const p = this.createSegment(this.opts.segmentMaxBytes);
-    p.catch((e: Error) => {
-      this.opts.logger.warn(`WAL: could not prepare the next segment (${e.message}); will retry at rotation`);
+    p.catch((e: NodeJS.ErrnoException) => {
+      const hint = e.code === "EMFILE" || e.code === "ENFILE" ? ": out of file descriptors, raise the open-files limit (ulimit -n)" : e.code === "ENOSPC" ? ": the data dir is full" : "";
+      this.opts.logger.warn(`WAL: could not prepare the next segment (${e.message})${hint}; will retry at rotation`);
       if (this.prepared === p) this.prepared = null;
     });
     this.prepared = p;
@@ -584,6 +585,11 @@ export class Wal<M> {
   }
 
   // --- disk budget -------------------------------------------------------------------------------------------
+
+  /** File descriptors the WAL holds: one per segment file (the prepared next one included). */
+  get openFiles(): number {
+    return this.segments.size;
+  }
 
   get diskBytes(): number {
     let n = 0;
