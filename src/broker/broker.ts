@@ -206,10 +206,13 @@ export class Broker {
     const { listener, health, unlock, observers, node } = this.parts;
     const state = this.state;
     const logger = this.context.logger;
+    const t0 = performance.now();
     logger.info("shutting down: finishing in-flight requests");
     state.stopped = true;
     state.rooms.log.wakeAll();
+    state.rooms.groups.releaseWaiters();
     await listener.stop(SHUTDOWN_DEADLINE_MS);
+    logger.debug(`shutdown: requests answered and connections closed in ${Math.round(performance.now() - t0)} ms`);
     if (state.role === "primary") {
       await Promise.race([notifyRole(observers, "stopping", logger), new Promise((r) => setTimeout(r, SHUTDOWN_DEADLINE_MS))]);
     }
@@ -218,6 +221,6 @@ export class Broker {
     await closeRooms(state.rooms);
     health?.stop(true);
     unlock();
-    logger.info("shut down cleanly");
+    logger.info(`shut down cleanly in ${Math.round(performance.now() - t0)} ms`);
   }
 }

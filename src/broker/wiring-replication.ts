@@ -334,6 +334,7 @@ export class ReplicatedNode {
     const { logger, state, observers } = this.d;
     if (state.role !== "primary") return;
     state.role = "standby"; // produce is refused from this moment on
+    state.rooms.groups.releaseWaiters();
     logger.error(`replication: lost the lease (${why}); stepping down to standby, refusing produce`);
     await this.sender?.stop(false);
     this.sender = null;
@@ -354,6 +355,7 @@ export class ReplicatedNode {
     this.poke();
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (state.role === "primary" && this.held && this.sender) {
+      const t0 = performance.now();
       await state.rooms.wal.drain();
       await state.rooms.meta.drain();
       const inSync = this.sender.status().inSync;
@@ -363,7 +365,7 @@ export class ReplicatedNode {
       await this.sender.stop(true);
       try {
         await this.held.release((b) => ({ ...b, flushed: !inSync, inSync: inSync ? b.inSync : [] }));
-        logger.info(`replication: released the lease${inSync ? " to the standby in sync" : " after flushing everything to S3"}`);
+        logger.info(`replication: released the lease${inSync ? " to the standby in sync" : " after flushing everything to S3"} (${Math.round(performance.now() - t0)} ms after the requests were answered)`);
       } catch (e) {
         logger.warn(`replication: could not release the lease (it expires on its own): ${(e as Error).message}`);
       }

@@ -366,6 +366,22 @@ export class GroupCoordinator implements MetaOwner<GroupRecord> {
     return [...this.groups.values()].filter((g) => !wanted || wanted.has(g.state.toLowerCase()));
   }
 
+  /**
+   * This node stops coordinating (shutdown, or a primary stepping down): requests waiting in a rebalance are
+   * answered NOT_COORDINATOR now, as a Kafka coordinator unloading its groups does, so members go find the next
+   * coordinator instead of holding the shutdown up for the rest of the rebalance.
+   */
+  releaseWaiters(): void {
+    for (const g of this.groups.values()) {
+      for (const m of g.members.values()) {
+        m.awaitingJoin?.(this.joinError(ErrorCode.NOT_COORDINATOR, m.memberId));
+        m.awaitingJoin = null;
+        m.awaitingSync?.(this.syncError(ErrorCode.NOT_COORDINATOR));
+        m.awaitingSync = null;
+      }
+    }
+  }
+
   /** Stops every timer (shutdown). */
   close(): void {
     for (const g of this.groups.values()) {

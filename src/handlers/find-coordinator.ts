@@ -11,10 +11,13 @@ export default defineHandler<codec.FindCoordinatorRequest, codec.FindCoordinator
   minVersion: 0,
   maxVersion: 6,
   standby(req, ctx) {
-    const errorCode = ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    const errorMessage = "this node is the standby; the primary coordinates groups";
-    if (ctx.apiVersion >= 4) return { throttleTimeMs: 0, coordinators: (req.coordinatorKeys ?? []).map((key) => ({ key, nodeId: -1, host: "", port: -1, errorCode, errorMessage })) };
-    return { throttleTimeMs: 0, errorCode, errorMessage, nodeId: -1, host: "", port: -1 };
+    // Any broker may answer FindCoordinator: a standby names the primary when it knows it (from the lease).
+    const p = ctx.broker.peer;
+    const errorCode = p ? 0 : ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    const errorMessage = p ? null : "this node is the standby and knows no primary yet";
+    const at = p ? { nodeId: p.nodeId, host: p.host, port: p.port } : { nodeId: -1, host: "", port: -1 };
+    if (ctx.apiVersion >= 4) return { throttleTimeMs: 0, coordinators: (req.coordinatorKeys ?? []).map((key) => ({ key, ...at, errorCode, errorMessage })) };
+    return { throttleTimeMs: 0, errorCode, errorMessage, ...at };
   },
   handle(req, ctx) {
     const { nodeId, advertised } = ctx.broker;

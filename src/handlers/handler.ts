@@ -76,7 +76,7 @@ export interface Handler<Req = any, Resp = any> {
    * controller" error in its response shape, so clients look for the primary (never a closed connection). Every
    * handler has one, except those marked `sameOnStandby` (ApiVersions); test/unit/standby-answers.test.ts checks.
    */
-  standby?(req: Req, ctx: RequestContext): Resp | null;
+  standby?(req: Req, ctx: RequestContext): Resp | null | Promise<Resp | null>;
   /** handle() is correct on a standby too: it reads nothing that only a primary has. */
   readonly sameOnStandby?: true;
 }

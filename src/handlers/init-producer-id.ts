@@ -4,14 +4,33 @@
 import * as codec from "../protocol/messages/init-producer-id.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { defineHandler } from "./handler.ts";
+import { KafkaConnection } from "../bench/connection.ts";
+
+const FORWARD_TIMEOUT_MS = 5_000;
 
 export default defineHandler<codec.InitProducerIdRequest, codec.InitProducerIdResponse>({
   codec,
   minVersion: 0,
   maxVersion: 5,
-  standby() {
-    // Retriable for the Java client and librdkafka alike ("try again later"), with no coordinator lookup implied.
-    return { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, producerId: -1n, producerEpoch: -1 };
+  async standby(req, ctx) {
+    // Clients send an idempotent producer's InitProducerId to any broker they are connected to, and may know only
+    // the standby yet (the bootstrap broker they reached): it asks the primary, as a Kafka broker forwards to its
+    // controller. Without a known primary: retriable for the Java client and librdkafka alike ("try again later").
+    const later = { throttleTimeMs: 0, errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, producerId: -1n, producerEpoch: -1 };
+    const primary = ctx.broker.peer;
+    if (!primary || req.transactionalId !== null) return later;
+    let c: KafkaConnection | null = null;
+    try {
+      const ask = (async () => {
+        c = await KafkaConnection.connect(primary.host, primary.port, "klite-standby");
+        return await c.send(codec, ctx.apiVersion, req);
+      })();
+      return await Promise.race([ask, Bun.sleep(FORWARD_TIMEOUT_MS).then(() => later)]);
+    } catch {
+      return later;
+    } finally {
+      (c as KafkaConnection | null)?.close();
+    }
   },
   async handle(req, ctx) {
     const { catalog, logger } = ctx.broker;

@@ -1,7 +1,7 @@
 // Metadata: v0-12. Every partition is led by this broker (leader epoch 0, replicas = ISR = [this node]). In
-// replicated mode the brokers list also names the other node (when it has its own node id), so clients that lose
-// the primary know where to ask next; a standby lists every partition with no leader (LEADER_NOT_AVAILABLE), which
-// clients answer by asking again.
+// replicated mode the brokers list also names the other node, so clients that lose the primary know where to ask
+// next; a standby names the primary as every partition's leader when it knows it (from the lease), and no leader
+// (LEADER_NOT_AVAILABLE, clients ask again) when it does not.
 // Unknown topics are created when --auto-create-topics is on and the client allows it (v4+ flag), with
 // --default-partitions partitions; the reply already lists them (no LEADER_NOT_AVAILABLE round trip).
 // A topic asked for more than once is described once (Kafka collects the request's topics into a set), so the
@@ -27,19 +27,32 @@ function describe(t: TopicMeta, ctx: RequestContext, withOps: boolean): codec.Me
   return { errorCode: 0, name: t.name, topicId: t.id, isInternal: false, partitions, topicAuthorizedOperations: withOps ? TOPIC_OPS : NO_OPS };
 }
 
-/** This broker, and the other node of a replicated pair when clients can tell them apart. */
+/**
+ * This broker, and the other node of a replicated pair. With one node id for both (a Kubernetes Service in front), a
+ * standby names only the primary, so that id always leads to it.
+ */
 function brokers(ctx: RequestContext): codec.MetadataResponseBroker[] {
   const b = ctx.broker;
-  const out = [{ nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: null }];
-  if (b.peer && b.peer.nodeId !== b.nodeId) out.push({ ...b.peer, rack: null });
-  return out;
+  const self = { nodeId: b.nodeId, host: b.advertised.host, port: b.advertised.port, rack: null };
+  if (!b.peer) return [self];
+  if (b.peer.nodeId !== b.nodeId) return [self, { ...b.peer, rack: null }];
+  return b.role === "standby" ? [{ ...b.peer, rack: null }] : [self];
 }
 
-/** A topic as a standby describes it: every partition without a leader. */
-function leaderless(t: TopicMeta, withOps: boolean): codec.MetadataResponseTopic {
+/**
+ * A topic as a standby describes it: led by the primary when the standby knows it (from the lease), so clients go
+ * straight there (librdkafka connects only to brokers it needs: told "no leader" by the one bootstrap broker it
+ * reached, it would never find the primary); without a known primary, every partition without a leader.
+ */
+function fromStandby(t: TopicMeta, ctx: RequestContext, withOps: boolean): codec.MetadataResponseTopic {
+  const primary = ctx.broker.peer;
   const partitions: codec.MetadataResponsePartition[] = [];
   for (let i = 0; i < t.partitions; i++) {
-    partitions.push({ errorCode: ErrorCode.LEADER_NOT_AVAILABLE, partitionIndex: i, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] });
+    partitions.push(
+      primary
+        ? { errorCode: 0, partitionIndex: i, leaderId: primary.nodeId, leaderEpoch: 0, replicaNodes: [primary.nodeId], isrNodes: [primary.nodeId], offlineReplicas: [] }
+        : { errorCode: ErrorCode.LEADER_NOT_AVAILABLE, partitionIndex: i, leaderId: -1, leaderEpoch: -1, replicaNodes: [], isrNodes: [], offlineReplicas: [] },
+    );
   }
   return { errorCode: 0, name: t.name, topicId: t.id, isInternal: false, partitions, topicAuthorizedOperations: withOps ? TOPIC_OPS : NO_OPS };
 }
@@ -57,13 +70,13 @@ export default defineHandler<codec.MetadataRequest, codec.MetadataResponse>({
     const withOps = req.includeTopicAuthorizedOperations === true;
     const all = req.topics === null || (ctx.apiVersion === 0 && req.topics.length === 0);
     const topics = all
-      ? [...catalog.all()].map((t) => leaderless(t, withOps))
+      ? [...catalog.all()].map((t) => fromStandby(t, ctx, withOps))
       : req.topics!.map((rt) => {
           const t = rt.name != null ? catalog.topic(rt.name) : rt.topicId ? catalog.topicById(rt.topicId) : undefined;
           // Unknown here may be known (or auto-created) on the primary: "not available yet", not "unknown".
-          return t ? leaderless(t, withOps) : failed(ErrorCode.LEADER_NOT_AVAILABLE, rt.name ?? null, rt.topicId ?? ZERO_UUID);
+          return t ? fromStandby(t, ctx, withOps) : failed(ErrorCode.LEADER_NOT_AVAILABLE, rt.name ?? null, rt.topicId ?? ZERO_UUID);
         });
-    return { throttleTimeMs: 0, brokers: brokers(ctx), clusterId: ctx.broker.clusterId, controllerId: -1, topics, clusterAuthorizedOperations: req.includeClusterAuthorizedOperations ? CLUSTER_OPS : NO_OPS };
+    return { throttleTimeMs: 0, brokers: brokers(ctx), clusterId: ctx.broker.clusterId, controllerId: ctx.broker.peer?.nodeId ?? -1, topics, clusterAuthorizedOperations: req.includeClusterAuthorizedOperations ? CLUSTER_OPS : NO_OPS };
   },
   async handle(req, ctx) {
     const { catalog, config, logger } = ctx.broker;

@@ -52,14 +52,19 @@ test("produce, fetch and metadata on a standby: NOT_LEADER_OR_FOLLOWER, and no l
   const fresp = f.standby!(freq, ctx(11)) as fetchCodec.FetchResponse;
   expect(fresp.responses[0]!.partitions[0]!.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
 
+  // Knowing the primary (from the lease), the standby names it as every partition's leader; not knowing it, no leader.
   const m = HANDLERS.get(3)!;
-  const mresp = m.standby!({ topics: [{ name: "orders" }, { name: "other" }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }, ctx(12)) as metadata.MetadataResponse;
+  const mreq = { topics: [{ name: "orders" }, { name: "other" }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false };
+  const mresp = m.standby!(mreq, ctx(12)) as metadata.MetadataResponse;
   expect(mresp.brokers.map((b) => b.nodeId)).toEqual([2, 1]);
-  expect(mresp.topics[0]!.partitions.map((p) => [p.leaderId, p.errorCode])).toEqual([[-1, ErrorCode.LEADER_NOT_AVAILABLE], [-1, ErrorCode.LEADER_NOT_AVAILABLE]]);
+  expect(mresp.topics[0]!.partitions.map((p) => [p.leaderId, p.errorCode])).toEqual([[1, 0], [1, 0]]);
   expect(mresp.topics[1]!.errorCode).toBe(ErrorCode.LEADER_NOT_AVAILABLE);
+  const alone = m.standby!(mreq, { ...ctx(12), broker: { ...broker, peer: null, catalog: broker.catalog, advertised: broker.advertised } as BrokerContext }) as metadata.MetadataResponse;
+  expect(alone.brokers.map((b) => b.nodeId)).toEqual([2]);
+  expect(alone.topics[0]!.partitions.map((p) => [p.leaderId, p.errorCode])).toEqual([[-1, ErrorCode.LEADER_NOT_AVAILABLE], [-1, ErrorCode.LEADER_NOT_AVAILABLE]]);
 });
 
-test("every standby answer encodes at every version its handler serves", () => {
+test("every standby answer encodes at every version its handler serves", async () => {
   // Requests decoded from an empty-ish body are not available generically, so each answer is built from a minimal
   // request object: the fields the standby answers read are all optional or arrays.
   const minimal: Record<string, unknown> = {
@@ -69,7 +74,7 @@ test("every standby answer encodes at every version its handler serves", () => {
   for (const h of HANDLERS.values()) {
     if (!h.standby) continue;
     for (let v = h.minVersion; v <= h.maxVersion; v++) {
-      const resp = h.standby(minimal, ctx(v));
+      const resp = await h.standby(minimal, { ...ctx(v), broker: { ...broker, peer: null } as BrokerContext });
       if (resp === null) continue;
       const w = new Writer(256);
       h.codec.encodeResponse(w, resp, v);
