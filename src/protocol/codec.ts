@@ -15,6 +15,11 @@ export class DecodeError extends Error {
   override name = "DecodeError";
 }
 
+/** A value the wire format cannot carry (a classic string over 32767 bytes: Kafka refuses to write it too). */
+export class EncodeError extends Error {
+  override name = "EncodeError";
+}
+
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 const textDecoder = new TextDecoder("utf-8", { fatal: false });
 const textEncoder = new TextEncoder();
@@ -165,6 +170,7 @@ export class Writer {
   }
   string(s: string): void {
     const len = utf8Length(s);
+    if (len > 0x7fff) throw new EncodeError(`a string of ${len} bytes does not fit an int16 length`);
     this.i16(len);
     this.utf8(s, len);
   }

@@ -11,7 +11,7 @@
 // What closes the connection (with a log line; every other connection is unaffected): a frame over the size
 // limit, a request that does not decode, an unknown API key, an unsupported version of anything but
 // ApiVersions, and an exception in a handler (a bug).
-import { DecodeError, Reader, Writer } from "../protocol/codec.ts";
+import { DecodeError, EncodeError, Reader, Writer } from "../protocol/codec.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import * as apiVersionsCodec from "../protocol/messages/api-versions.ts";
 import { readRequestHeader, requestHeaderVersion, type RequestHeader } from "../protocol/messages/request-header.ts";
@@ -246,7 +246,17 @@ export class Connection {
         this.answered(slot);
         return;
       }
-      this.finish(slot, resp === null ? null : encodeFrame(codec, resp, version, correlationId, headerVersion, slot.sinks !== null));
+      let out: ReturnType<typeof encodeFrame> | null = null;
+      try {
+        out = resp === null ? null : encodeFrame(codec, resp, version, correlationId, headerVersion, slot.sinks !== null);
+      } catch (e) {
+        if (!(e instanceof EncodeError)) throw e;
+        // What the request asked to echo cannot go back (invalid UTF-8 grown past a string's limit): Kafka fails too.
+        this.closeWith(`the ${codec.API_NAME} v${version} response cannot be encoded: ${e.message}`);
+        this.answered(slot);
+        return;
+      }
+      this.finish(slot, out);
     };
     const bug = (e: unknown) => {
       this.logger.error(`${codec.API_NAME} v${version} from ${this.transport.remote} (client.id ${this.clientId}) failed: ${(e as Error)?.stack ?? e}`);
