@@ -3,7 +3,9 @@
 //
 //	klite-go-peer group --bootstrap H:P --topic T --group G [--balancer cooperative-sticky|range|roundrobin|sticky]
 //	                    [--client-id C] [--session-timeout-ms MS] [--instance-id I]
+//	klite-go-peer produce --bootstrap H:P --topic T --count N [--compression none|gzip|snappy|lz4|zstd]
 //
+// produce sends N keyed records with an idempotent acks=all producer and prints "produced N".
 // group is one consumer-group member until SIGTERM, then Close() (which leaves the group). With BlockRebalanceOnPoll,
 // a rebalance waits until the records of the last poll are processed and committed. It prints the line protocol of
 // test/helpers/group-members.ts: "assigned/revoked/lost <p,..>" from the rebalance callbacks, "r <partition>
@@ -29,6 +31,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "produce" {
+		os.Exit(produce(os.Args[2:]))
+	}
 	if len(os.Args) < 2 || os.Args[1] != "group" {
 		fmt.Fprintln(os.Stderr, "usage: klite-go-peer group --bootstrap H:P --topic T --group G [--balancer B] [--client-id C] [--session-timeout-ms MS] [--instance-id I]")
 		os.Exit(2)
@@ -151,5 +156,50 @@ func group(args []string) int {
 	}
 	cl.Close() // leaves the group (a static member does not)
 	o.line("closed")
+	return 0
+}
+
+func produce(args []string) int {
+	fs := flag.NewFlagSet("produce", flag.ExitOnError)
+	bootstrap := fs.String("bootstrap", "127.0.0.1:9092", "seed broker")
+	topic := fs.String("topic", "", "topic to produce to")
+	count := fs.Int("count", 100, "records")
+	compression := fs.String("compression", "none", "none, gzip, snappy, lz4 or zstd")
+	fs.Parse(args)
+	codecs := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
+	codec, ok := codecs[*compression]
+	if !ok {
+		fmt.Fprintln(os.Stderr, "unknown compression", *compression)
+		return 2
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(*bootstrap), kgo.DefaultProduceTopic(*topic), kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "new client:", err)
+		return 1
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failed error
+	var mu sync.Mutex
+	for i := 0; i < *count; i++ {
+		wg.Add(1)
+		r := &kgo.Record{Key: []byte("go-key-" + strconv.Itoa(i)), Value: []byte(strings.Repeat("v", i%100)), Headers: []kgo.RecordHeader{{Key: "src", Value: []byte("franz-go")}}}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				failed = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		fmt.Fprintln(os.Stderr, "produce:", failed)
+		return 1
+	}
+	fmt.Println("produced", *count)
 	return 0
 }
