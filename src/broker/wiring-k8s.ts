@@ -34,7 +34,9 @@ export async function podRoleObservers(config: Config, env: Record<string, strin
     const namespace = env.POD_NAMESPACE || contextNamespace(kc) || "default";
     const api = new KubePodLabels(kc, namespace, credentials);
     logger.info(`pod role labels on: pod ${pod} in ${api.describe}${config.labelSelector ? `; siblings: ${config.labelSelector}` : ""}`);
-    return [new PodRoleLabeller(api, { pod, siblingSelector: config.labelSelector ?? "" }, logger)];
+    const labeller = new PodRoleLabeller(api, { pod, siblingSelector: config.labelSelector ?? "" }, logger);
+    labeller.start();
+    return [labeller];
   } catch (e) {
     logger.warn(`pod role labels off: cannot load the Kubernetes credentials (${credentials.kind === "kubeconfig" ? credentials.path : "service account"}): ${(e as Error).message}`);
     return [];

@@ -104,6 +104,15 @@ export class KubePodLabels implements PodLabels {
     }
   }
 
+  async podLabels(pod: string): Promise<Record<string, string>> {
+    try {
+      return (await this.api.readNamespacedPod({ name: pod, namespace: this.namespace })).metadata?.labels ?? {};
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) throw new PodNotFound(`pod ${pod} not found in namespace ${this.namespace}`);
+      throw new Error(apiMessage(e));
+    }
+  }
+
   async listPods(labelSelector: string): Promise<string[]> {
     try {
       const list = await this.api.listNamespacedPod({ namespace: this.namespace, labelSelector });

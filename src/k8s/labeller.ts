@@ -2,6 +2,9 @@
 // routes Kafka clients to the primary only (both pods stay Ready). On promotion this pod is labelled first, then
 // the label is removed from sibling pods (matched by --label-selector) that still carry it, e.g. a primary that
 // crashed; on demotion and on graceful stop it is removed from this pod (stop awaits that, before the lease goes).
+// A node starts without a role: `start()` removes a label its pod still carries from an earlier run (a container
+// restarted after a crash is Ready again within a second, as a standby, and would otherwise draw the Service's new
+// connections until the new primary clears it).
 //
 // Never blocks the broker: promoted/demoted return at once and the patches run in the background, retried with
 // backoff until they succeed or a newer role change supersedes them. Role changes are applied one at a time, in
@@ -19,6 +22,8 @@ export interface PodLabels {
   patchLabels(pod: string, labels: Record<string, string | null>): Promise<void>;
   /** Names of the pods matching a label selector (`k=v,k2=v2`). */
   listPods(labelSelector: string): Promise<string[]>;
+  /** A pod's labels. A missing pod is a PodNotFound. */
+  podLabels(pod: string): Promise<Record<string, string>>;
   /** For log lines: the namespace and the API server. */
   readonly describe: string;
 }
@@ -38,7 +43,8 @@ export interface LabellerOptions {
   stopTimeoutMs?: number;
 }
 
-type Want = "primary" | "none";
+/** primary: labelled; none: not labelled; clear: not labelled, said only if a stale label was there. */
+type Want = "primary" | "none" | "clear";
 
 export class PodRoleLabeller implements RoleObserver {
   private want: Want | null = null;
@@ -60,6 +66,11 @@ export class PodRoleLabeller implements RoleObserver {
     this.initialBackoffMs = opts.initialBackoffMs ?? 200;
     this.maxBackoffMs = opts.maxBackoffMs ?? 10_000;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 5_000;
+  }
+
+  /** At process start, before any role: removes a stale label of an earlier run (unless a role came first). */
+  start(): void {
+    if (this.want === null) this.set("clear");
   }
 
   promoted(): void {
@@ -105,9 +116,16 @@ export class PodRoleLabeller implements RoleObserver {
   private async run(): Promise<void> {
     let attempt = 0;
     let failures = 0;
+    let last: Want | null = null;
     while (!this.closed) {
       const gen = this.generation;
       const want = this.want!;
+      if (want !== last) {
+        // A new role: its first failure is worth a warning of its own.
+        attempt = 0;
+        failures = 0;
+        last = want;
+      }
       try {
         await this.apply(want, gen);
         if (failures > 0) this.logger.info(`pod ${this.opts.pod}: ${want === "primary" ? "labelled" : "unlabelled"} ${ROLE_LABEL} after ${failures + 1} attempts`);
@@ -120,7 +138,7 @@ export class PodRoleLabeller implements RoleObserver {
           continue;
         }
         failures++;
-        const msg = `pod ${this.opts.pod}: could not ${want === "primary" ? "set" : "remove"} ${ROLE_LABEL}=${PRIMARY} (${this.api.describe}): ${(e as Error).message}; retrying`;
+        const msg = `pod ${this.opts.pod}: could not ${want === "primary" ? "set" : want === "clear" ? "check for a stale" : "remove"} ${ROLE_LABEL}=${PRIMARY} (${this.api.describe}): ${(e as Error).message}; retrying`;
         if (failures === 1) this.logger.warn(msg);
         else this.logger.debug(`${msg} (attempt ${failures})`);
         await this.sleep(Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** attempt++) * (0.75 + Math.random() / 2));
@@ -132,6 +150,12 @@ export class PodRoleLabeller implements RoleObserver {
   /** One attempt at a role; throws on an API failure. Stops early (quietly) when a newer change superseded it. */
   private async apply(want: Want, gen: number): Promise<void> {
     const { pod, siblingSelector } = this.opts;
+    if (want === "clear") {
+      if ((await this.api.podLabels(pod))[ROLE_LABEL] === undefined || gen !== this.generation) return;
+      await this.api.patchLabels(pod, { [ROLE_LABEL]: null });
+      this.logger.info(`pod ${pod}: removed the ${ROLE_LABEL}=${PRIMARY} label an earlier run left (this node starts without a role)`);
+      return;
+    }
     if (want === "none") {
       await this.api.patchLabels(pod, { [ROLE_LABEL]: null });
       this.logger.info(`pod ${pod}: removed ${ROLE_LABEL}=${PRIMARY}`);

@@ -30,6 +30,15 @@ export class MemoryPods implements PodLabels {
     }
   }
 
+  async podLabels(pod: string): Promise<Record<string, string>> {
+    await Promise.resolve();
+    this.calls++;
+    if (this.down) throw new Error(this.down);
+    const current = this.pods.get(pod);
+    if (!current) throw new PodNotFound(`pod ${pod} not found`);
+    return { ...current };
+  }
+
   async listPods(labelSelector: string): Promise<string[]> {
     await Promise.resolve();
     this.calls++;

@@ -33,9 +33,17 @@ export function podLabelsContract(make: () => Promise<PodLabelsFixture>): void {
     expect((await f.api.listPods("app=klite,release=three"))).toEqual([]);
   });
 
-  test("patching a pod that does not exist is PodNotFound", async () => {
+  test("podLabels reads a pod's labels", async () => {
+    const f = await make();
+    await f.addPod("c-e", { app: "klite", "klite.io/role": "primary" });
+    expect(await f.api.podLabels("c-e")).toEqual({ app: "klite", "klite.io/role": "primary" });
+  });
+
+  test("patching or reading a pod that does not exist is PodNotFound", async () => {
     const f = await make();
     const err = await f.api.patchLabels("c-missing", { "klite.io/role": null }).then(() => null, (e: Error) => e);
     expect(err).toBeInstanceOf(PodNotFound);
+    const err2 = await f.api.podLabels("c-missing").then(() => null, (e: Error) => e);
+    expect(err2).toBeInstanceOf(PodNotFound);
   });
 }

@@ -73,6 +73,29 @@ describe("pod-role labeller", () => {
     expect(primaries()).toEqual([]);
   });
 
+  test("at start, a label an earlier run left on this pod is removed; a promotion right after still wins", async () => {
+    const { pods, labeller, lines, primaries } = setup();
+    await pods.patchLabels("klite-0", { [ROLE_LABEL]: "primary" }); // the container crashed and restarted
+    labeller.start();
+    await labeller.settled();
+    expect(primaries()).toEqual([]);
+    expect(lines.some((l) => l.level === "info" && l.msg.includes("an earlier run left"))).toBe(true);
+    const again = setup();
+    await again.pods.patchLabels("klite-0", { [ROLE_LABEL]: "primary" });
+    again.labeller.start();
+    again.labeller.promoted();
+    await again.labeller.settled();
+    expect(again.primaries()).toEqual(["klite-0"]);
+  });
+
+  test("at start without a stale label nothing is patched or said", async () => {
+    const { pods, labeller, lines } = setup();
+    labeller.start();
+    await labeller.settled();
+    expect(pods.calls).toBe(1); // one read
+    expect(lines.filter((l) => l.level !== "debug")).toEqual([]);
+  });
+
   test("never blocks the caller; retries with backoff while the API is away; says why once", async () => {
     const { pods, labeller, lines, primaries } = setup();
     pods.down = 'pods "klite-0" is forbidden: User "system:serviceaccount:default:klite" cannot patch resource "pods"';
@@ -86,6 +109,18 @@ describe("pod-role labeller", () => {
     expect(warns.length).toBe(1);
     expect(warns[0]!.msg).toContain("cannot patch resource");
     expect(lines.some((l) => l.level === "info" && /after \d+ attempts/.test(l.msg))).toBe(true);
+  });
+
+  test("each role change's first failure is warned: a failing start check does not hide a failing promotion", async () => {
+    const { pods, labeller, lines } = setup();
+    pods.down = "forbidden";
+    labeller.start();
+    while (pods.calls < 2) await Bun.sleep(5);
+    labeller.promoted();
+    while (pods.calls < 4) await Bun.sleep(5);
+    pods.down = null;
+    await labeller.settled();
+    expect(lines.filter((l) => l.level === "warn").map((l) => l.msg.split(":")[1]!.trim().split(" ").slice(0, 3).join(" "))).toEqual(["could not check", "could not set"]);
   });
 
   test("a demotion while a promotion is still retrying wins: the label ends up removed", async () => {
