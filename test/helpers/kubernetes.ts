@@ -20,8 +20,8 @@ export const ETCD_VERSION = "v3.6.5";
 export const HELM_VERSION = "v4.3.2";
 export const CONTROL_PLANE_PEER_NAME = `kubernetes control plane (${KUBERNETES_VERSION}, etcd ${ETCD_VERSION})`;
 export const HELM_PEER_NAME = `helm (${HELM_VERSION})`;
-/** Users may still run Helm 3 (the page asks for 3.8+): the chart's rendering and refusals are checked with it too. */
-export const HELM3_VERSION = "v3.22.0";
+/** Users may still run Helm 3 (the page asks for 3.8+): the chart's rendering and refusals are checked with 3.8 too. */
+export const HELM3_VERSION = "v3.8.2"; // the oldest Helm the page supports
 export const HELM3_PEER_NAME = `helm (${HELM3_VERSION})`;
 
 const PEERS_SRC = join(ROOT, "test", "k8s", "peers");

@@ -126,7 +126,8 @@ export async function distrolessRootfs(): Promise<PeerResult> {
     for (const bin of ["apt-get", "dpkg", "unshare", "chroot", "mount"]) if (!which(bin)) throw new Error(`${bin} is not on PATH`);
     if (process.getuid?.() !== 0) throw new Error("needs root (mount namespaces, chroot)");
     const spec = readDockerfile();
-    const dir = await buildOnce("distroless", [DOCKERFILE], (tmp) => buildRootfs(spec, tmp));
+    // Keyed by the Dockerfile and this file (the recipe): either changing builds it again (seconds).
+    const dir = await buildOnce("distroless", [DOCKERFILE, import.meta.path], (tmp) => buildRootfs(spec, tmp));
     return join(dir, "rootfs");
   });
   if (r.ok) built = { root: r.path, spec: readDockerfile() };

@@ -134,6 +134,10 @@ describeWithPeer("helm chart charts/klite", peers, () => {
     const dc = container(find(c, "Deployment")!);
     expect(dc.args).toEqual(expect.arrayContaining(["--s3-bucket=klite", "--s3-endpoint=http://minio.minio.svc.cluster.local:9000"]));
     expect(dc.envFrom).toEqual([{ secretRef: { name: "minio-credentials" } }]);
+    // One cluster id for the release, the same in both modes (the replicated pods start at once, fresh).
+    const clusterId = (w: Obj) => container(w).args.find((x: string) => x.startsWith("--cluster-id="));
+    expect(clusterId(find(a, "Deployment")!)).toMatch(/^--cluster-id=[0-9a-f]{22}$/);
+    expect(clusterId(find(await dryRun("dry", REPLICATED), "StatefulSet")!)).toBe(clusterId(find(a, "Deployment")!));
     // Release "kafka": names get the chart's suffix, the headless Service is <release>-klite-headless.
     const manifest = await cluster.helm(["template", "kafka", CHART, "--namespace", "dry", ...REPLICATED]);
     expect(manifest).toContain("name: kafka-klite-headless");

@@ -50,6 +50,13 @@ app.kubernetes.io/name={{ include "klite.name" . }},app.kubernetes.io/instance={
 {{- printf "%s.%s.svc.%s" (include "klite.fullname" .) .Release.Namespace .Values.clusterDomain -}}
 {{- end -}}
 
+{{/* One cluster id for every pod of the release, fixed before any pod starts: the two replicated pods start at
+     once with empty data dirs, and each would otherwise make up its own. Derived from the namespace and the name, so
+     both modes (and a reinstall) find the same cluster in the bucket. */}}
+{{- define "klite.clusterId" -}}
+{{- default (printf "%s/%s" .Release.Namespace (include "klite.fullname" .) | sha256sum | trunc 22) .Values.broker.clusterId -}}
+{{- end -}}
+
 {{- define "klite.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
@@ -96,6 +103,7 @@ spec:
         - --listen={{ .Values.broker.listen }}
         - --advertised-addr={{ default (printf "%s:%v" (include "klite.serviceFQDN" .) .Values.service.port) .Values.broker.advertisedAddr }}
         - --data-dir={{ .Values.broker.dataDir }}
+        - --cluster-id={{ include "klite.clusterId" . }}
         - --log-level={{ .Values.broker.logLevel }}
         - --default-partitions={{ .Values.broker.defaultPartitions }}
         - --auto-create-topics={{ .Values.broker.autoCreateTopics }}
