@@ -8,6 +8,7 @@ import { CorruptBatchError, decodeRecords } from "../protocol/records.ts";
 import type { Manifest } from "./manifest.ts";
 import type { ObjectReader } from "./reader.ts";
 import { ObjectNotFound, PreconditionFailed } from "./store.ts";
+import { ObjectFormatError } from "./object.ts";
 
 const LOOKUP_ROUNDS = 4;
 
@@ -64,6 +65,8 @@ export class ColdReads implements ColdStore {
         return await lookup();
       } catch (e) {
         if (e instanceof CorruptBatchError) throw e; // the bytes are there but damaged: asking again will not help
+        // A footer or layout that does not hold together is damage too (the ETag pins the version read).
+        if (e instanceof ObjectFormatError) throw new CorruptBatchError(`reading ${p} at ${at} from S3: ${e.message}`, at);
         const replaced = e instanceof ObjectNotFound || e instanceof PreconditionFailed;
         if (replaced && round < LOOKUP_ROUNDS) {
           for (const en of this.manifest.of(p).entries) this.reader.invalidate(en.key);
