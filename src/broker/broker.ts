@@ -27,6 +27,7 @@ import { checkConditionalWrites, leaseClusterId, ReplicatedNode, ReplicationStar
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
 import { VERSION } from "../version.ts";
 import { describePlan, memoryLimit, planMemory, type MemoryPlan } from "../memory/budget.ts";
+import { startMemoryWatchdog, type Watchdog } from "../memory/watchdog.ts";
 
 export { VERSION };
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -82,6 +83,7 @@ export class Broker {
       observers: readonly RoleObserver[];
       /** Replicated mode's role machine, null for a single broker. */
       node: ReplicatedNode | null;
+      watchdog: Watchdog;
     },
   ) {}
 
@@ -160,7 +162,9 @@ export class Broker {
       if (replicated) {
         node = new ReplicatedNode({ config, dataDir, clusterId: props.clusterId, logger, bucket: bucket!, state, observers, kafka: { nodeId: props.nodeId, host: context.advertised.host, port: context.advertised.port } });
       }
-      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, state, { listener, health, unlock, observers, node });
+      const st = state;
+      const watchdog = startMemoryWatchdog(memory, () => st.rooms.wal.poolAllocatedBytes + listener.budget.pages.allocatedBytes + listener.budget.requestBytes, logger);
+      const broker = new Broker(context, { host: config.listen.host || "0.0.0.0", port: bound.port }, state, { listener, health, unlock, observers, node, watchdog });
       state.ready = true;
       if (node) node.start();
       else void notifyRole(observers, "promoted", logger);
@@ -203,8 +207,9 @@ export class Broker {
   }
 
   private async doStop(): Promise<void> {
-    const { listener, health, unlock, observers, node } = this.parts;
+    const { listener, health, unlock, observers, node, watchdog } = this.parts;
     const state = this.state;
+    watchdog.stop();
     const logger = this.context.logger;
     const t0 = performance.now();
     logger.info("shutting down: finishing in-flight requests");

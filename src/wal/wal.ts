@@ -15,7 +15,7 @@ import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readdirSync, read
 import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../logger.ts";
-import { ChunkPool, type Reservation } from "./chunk-pool.ts";
+import { ChunkPool, type Region } from "./chunk-pool.ts";
 import { ENTRY_HEADER, FORMAT, SEGMENT_HEADER, parseEntry, readUnverified, segmentFileName, segmentFormat, writeEntry, writeSegmentHeader } from "./entry.ts";
 import { clearClosedMark, couldBeTorn, readClosedMark, scanSegment, segmentHasData, writeClosedMark, type SegmentScan, type WalDamage } from "./recovery.ts";
 
@@ -87,6 +87,8 @@ export class WalEntry<M> {
   /** File position of the batch bytes once written. */
   pos = -1;
   chunk = -1;
+  /** Where the entry starts within its group. */
+  groupOffset = 0;
   constructor(
     readonly topicId: Uint8Array,
     readonly partition: number,
@@ -135,6 +137,8 @@ interface Segment {
 class Group<M> {
   entries: WalEntry<M>[] = [];
   bytes = 0;
+  /** Where the entries are copied as they are appended (chunk-pool.ts); null until the first one. */
+  region: Region | null = null;
   /** First entry goes to a new segment of at least this capacity (0 = current segment). */
   rotateTo = 0;
   readonly done: Promise<void>;
@@ -376,24 +380,47 @@ export class Wal<M> {
     this.nextSeq = entry.seq + 1;
     if (this.open === null) this.open = new Group<M>(performance.now());
     if (this.open.entries.length > 0 && this.open.bytes + size > this.maxGroupBytes) {
-      this.sealed.push(this.open);
+      this.seal();
       this.open = new Group<M>(performance.now());
     }
     if (this.tailPos + size > this.tailCapacity) {
       // Does not fit the segment the queue is writing into: this and later entries go to a new segment.
       if (this.open.entries.length > 0) {
-        this.sealed.push(this.open);
+        this.seal();
         this.open = new Group<M>(performance.now());
       }
       this.open.rotateTo = Math.max(this.opts.segmentMaxBytes, SEGMENT_HEADER + size);
       this.tailPos = SEGMENT_HEADER;
       this.tailCapacity = this.open.rotateTo;
     }
+    // The entry is copied into its group's region now, so the request that carried it can go at once.
+    let at = this.open.region === null ? -1 : this.pool.take(this.open.region, size);
+    if (at < 0 && this.open.entries.length > 0) {
+      this.seal(); // its region is full: this entry starts the next group
+      this.open = new Group<M>(performance.now());
+    }
+    if (at < 0) {
+      this.open.region = this.pool.region(size);
+      at = this.pool.take(this.open.region, size);
+    }
+    const r = this.open.region!;
+    entry.groupOffset = this.open.bytes;
+    const end = writeEntry(r.buf, r.dv, at, entry.seq, entry.topicId, entry.partition, entry.baseOffset, entry.batch, entry.groupOffset);
+    entry.batch = r.buf.subarray(at + ENTRY_HEADER, end);
+    entry.chunk = r.chunk;
     this.open.entries.push(entry);
     this.open.bytes += size;
     this.tailPos += size;
     this.kick();
     return this.open.done;
+  }
+
+  /** The open group takes no more entries. */
+  private seal(): void {
+    const g = this.open!;
+    if (g.region) this.pool.close(g.region);
+    this.sealed.push(g);
+    this.open = null;
   }
 
   private kick(): void {
@@ -419,6 +446,7 @@ export class Wal<M> {
     if (!g && this.open && this.open.entries.length > 0) {
       g = this.open;
       this.open = null;
+      this.pool.close(g.region!);
     }
     if (!g) return;
     this.writing = true;
@@ -428,29 +456,17 @@ export class Wal<M> {
   private async writeGroup(g: Group<M>): Promise<void> {
     let buf: Uint8Array;
     let seg: Segment | null = null;
-    let space: Reservation;
     let done = 0;
     let replicated: Promise<void> | null = null;
     let notReplicated: ReplicationError | null = null;
     try {
-      if (g.rotateTo > 0) {
-        await this.rotate(g.rotateTo); // awaits only when the next segment is not ready yet
-        // Space is reserved only at the start of a turn: a view handed out earlier in this turn (a fetch not yet
-        // encoded) must not see its slab reused.
-        await new Promise((r) => setImmediate(r));
-      }
+      if (g.rotateTo > 0) await this.rotate(g.rotateTo); // awaits only when the next segment is not ready yet
       seg = this.current!;
-      space = this.pool.reserve(g.bytes);
-      buf = space.buf;
-      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      let o = 0;
+      // The entries were copied into the group's region as they were appended.
+      buf = this.pool.close(g.region!);
       for (const e of g.entries) {
-        const end = writeEntry(buf, dv, o, e.seq, e.topicId, e.partition, e.baseOffset, e.batch, o);
         e.segment = seg.id;
-        e.pos = this.writePos + o + ENTRY_HEADER;
-        e.chunk = space.chunk;
-        e.batch = buf.subarray(o + ENTRY_HEADER, end); // the request's bytes can go
-        o = end;
+        e.pos = this.writePos + e.groupOffset + ENTRY_HEADER;
       }
       const fd = seg.fd;
       while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, this.writePos + done);
@@ -479,7 +495,7 @@ export class Wal<M> {
     this.writing = false;
     this.inFlightEnd = 0;
     this.writePos += buf.length;
-    this.pool.commit(space, seg.id, this.writePos - buf.length);
+    this.pool.commit(g.region!, seg.id, this.writePos - buf.length);
     this.listener?.durable(g.entries);
     if (notReplicated) g.reject(notReplicated);
     else g.resolve();
@@ -510,6 +526,7 @@ export class Wal<M> {
     }
     this.tailPos = this.writePos;
     this.tailCapacity = this.current?.capacity ?? 0;
+    for (const x of groups) if (x.region) this.pool.abandon(x.region);
     const failed = groups.flatMap((x) => x.entries);
     this.opts.logger.error(`WAL: ${err.message}; ${failed.length} appends failed`);
     this.listener?.failed(failed, err);
@@ -795,6 +812,11 @@ export class Wal<M> {
       pos = e.end;
     }
     return Buffer.concat(parts);
+  }
+
+  /** Memory the chunk pool's slabs take. */
+  get poolAllocatedBytes(): number {
+    return this.pool.allocatedBytes;
   }
 
   get cachedBytes(): number {
