@@ -203,6 +203,18 @@ export class Kubelet {
     const kubernetes = await this.api("GET", "/api/v1/namespaces/default/services/kubernetes");
     env.KUBERNETES_SERVICE_HOST = kubernetes.spec.clusterIP;
     env.KUBERNETES_SERVICE_PORT = String(kubernetes.spec.ports[0].port);
+    if (pod.spec.enableServiceLinks !== false) {
+      // The kubelet's docker-link variables for every Service of the namespace (KLITE_SERVICE_HOST, KLITE_PORT, ...).
+      const services = await this.api("GET", `/api/v1/namespaces/${this.ns}/services`);
+      for (const s of services.items) {
+        if (!s.spec.clusterIP || s.spec.clusterIP === "None") continue;
+        const n = s.metadata.name.toUpperCase().replace(/-/g, "_");
+        const p0 = s.spec.ports[0];
+        env[`${n}_SERVICE_HOST`] = s.spec.clusterIP;
+        env[`${n}_SERVICE_PORT`] = String(p0.port);
+        env[`${n}_PORT`] = `${p0.protocol.toLowerCase()}://${s.spec.clusterIP}:${p0.port}`;
+      }
+    }
     for (const from of c.envFrom ?? []) {
       if (!from.secretRef) continue;
       const secret = await this.api("GET", `/api/v1/namespaces/${this.ns}/secrets/${from.secretRef.name}`);

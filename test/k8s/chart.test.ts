@@ -48,6 +48,7 @@ function expectHardenedPod(w: Obj) {
   expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532 });
   expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
   expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
+  expect(pod.enableServiceLinks).toBe(false); // no KLITE_PORT & co. beside klite's own KLITE_ settings
   const health = c.ports.find((p: any) => p.name === "health").containerPort;
   expect(c.args).toContain(`--health-addr=:${health}`);
   expect(c.livenessProbe.httpGet).toMatchObject({ path: "/livez", port: "health" });

@@ -85,6 +85,9 @@ spec:
   serviceAccountName: {{ include "klite.serviceAccountName" . }}
   # Only the replicated pods talk to the Kubernetes API (to label the primary's pod).
   automountServiceAccountToken: {{ $replicated }}
+  # No docker-link variables: the Service "klite" would put KLITE_PORT, KLITE_SERVICE_HOST, ... into the environment,
+  # where klite reads its KLITE_ settings.
+  enableServiceLinks: false
   terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
   {{- with .Values.priorityClassName }}
   priorityClassName: {{ . }}
