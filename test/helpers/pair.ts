@@ -25,9 +25,9 @@ export const FAST: PairTimings = { leaseMs: 3000, renewMs: 1000, retryMs: 500, a
 export class Node {
   proc: SpawnedBroker | null = null;
   readonly dataDir: string;
-  readonly kafkaPort = freePort();
-  readonly replPort = freePort();
-  readonly healthPort = freePort();
+  kafkaPort = freePort();
+  replPort = freePort();
+  healthPort = freePort();
   /** Everything every incarnation printed. */
   log = "";
 
@@ -46,6 +46,23 @@ export class Node {
   }
 
   async start(extraEnv: Record<string, string> = {}, command?: string[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.spawn(extraEnv, command);
+        return;
+      } catch (e) {
+        // On a shared machine another process may take one of this node's ports (between freePort() and the bind, or
+        // while the node was down): pick new ones. Clients find the node again through the other node's Metadata,
+        // which names it, and the standby through the lease.
+        if (attempt >= 3 || !/address already in use/.test((e as Error).message)) throw e;
+        this.kafkaPort = freePort();
+        this.replPort = freePort();
+        this.healthPort = freePort();
+      }
+    }
+  }
+
+  private async spawn(extraEnv: Record<string, string>, command?: string[]): Promise<void> {
     this.proc = await spawnBroker({
       command: command ?? [await ensureBinary()],
       dataDir: this.dataDir,

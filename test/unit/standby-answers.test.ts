@@ -40,7 +40,7 @@ function roundTrip<T>(codec: { decodeRequest(r: Reader, v: number): T }, encode:
   return codec.decodeRequest(new Reader(w.finish()), v);
 }
 
-test("produce, fetch and metadata on a standby: NOT_LEADER_OR_FOLLOWER, and no leader with both brokers named", () => {
+test("produce, fetch and metadata on a standby: NOT_LEADER_OR_FOLLOWER, and Metadata naming the primary it knows (no leader when it knows none)", () => {
   const h = HANDLERS.get(0)!;
   const preq = roundTrip(produce, (w) => produce.encodeRequest(w, { transactionalId: null, acks: -1, timeoutMs: 1000, topicData: [{ name: "orders", partitionData: [{ index: 1, records: null }] }] }, 9), 9);
   const presp = h.standby!(preq, ctx(9)) as produce.ProduceResponse;
