@@ -571,7 +571,8 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
       this.logger.warn(`WAL corruption: ${describeRange(r, name)} are damaged in the WAL; the S3 tier holds them, reads are served from there`);
     }
     if (lost.length === 0) {
-      this.logger.warn(`WAL corruption at ${damages.map(describeDamage).join("; ")}: every affected record is in S3, nothing lost`);
+      const why = restored.length ? "every affected record is in S3" : "it held no record that still exists (below the log start, or of a deleted topic)";
+      this.logger.warn(`WAL corruption at ${damages.map(describeDamage).join("; ")}: ${why}; nothing lost`);
       return;
     }
     if (!accept) throw new DataLossError(refusal(damages, lost.map(describe), this.cold !== null));
