@@ -362,13 +362,14 @@ export class ReplicatedNode {
       // With a standby in sync it has everything: hand over at once. Without one, S3 must have everything first.
       await state.primary?.stepDown({ flushToS3: !inSync, deadline: Date.now() + S3_SHUTDOWN_DEADLINE_MS });
       await state.rooms.meta.drain();
-      await this.sender.stop(true);
       try {
         await this.held.release((b) => ({ ...b, flushed: !inSync, inSync: inSync ? b.inSync : [] }));
         logger.info(`replication: released the lease${inSync ? " to the standby in sync" : " after flushing everything to S3"} (${Math.round(performance.now() - t0)} ms after the requests were answered)`);
       } catch (e) {
         logger.warn(`replication: could not release the lease (it expires on its own): ${(e as Error).message}`);
       }
+      // Only now GOODBYE: the standby reads the lease as soon as it hears it, and must find it released.
+      await this.sender.stop(true);
       state.primary = null;
     } else {
       await this.receiver?.close("shutting down");
