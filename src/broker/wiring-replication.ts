@@ -150,8 +150,12 @@ export class ReplicatedNode {
           this.busy = false;
         }
       }
+      // Poll every retry interval, and once more right when the lease we watch would expire, so a crash costs at
+      // most the lease duration after we first saw its last renewal (not up to another retry interval more).
+      const untilExpiry = this.watcher.current ? this.d.config.leaseDurationMs - this.watcher.unchangedMs + 5 : Infinity;
+      const wait = untilExpiry > 0 ? Math.max(5, Math.min(this.d.config.leaseRetryIntervalMs, untilExpiry)) : this.d.config.leaseRetryIntervalMs;
       await new Promise<void>((r) => {
-        const t = setTimeout(r, this.d.config.leaseRetryIntervalMs);
+        const t = setTimeout(r, wait);
         this.poke = () => {
           clearTimeout(t);
           r();
