@@ -234,3 +234,29 @@ describe("connection caps", () => {
     for (const c of [...open.slice(1), again]) c.close();
   });
 });
+
+describe("--max-partitions", () => {
+  test("holds over restarts: topics past it are refused with POLICY_VIOLATION, auto-created ones too", async () => {
+    const { startBroker } = await import("../helpers/broker.ts");
+    let tb = await startBroker({ maxPartitions: 20 });
+    try {
+      let c = await RawClient.connect(tb.port);
+      const create = async (name: string, numPartitions: number) => (await c.request(19, 7, { topics: [{ name, numPartitions, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000 })).topics[0];
+      expect((await create("fifteen", 15)).errorCode).toBe(0);
+      const refused = await create("ten", 10);
+      expect(refused.errorCode).toBe(ErrorCode.POLICY_VIOLATION);
+      expect(refused.errorMessage).toContain("--max-partitions 20");
+      c.close();
+      tb = await tb.restart();
+      c = await RawClient.connect(tb.port);
+      expect((await create("ten", 10)).errorCode).toBe(ErrorCode.POLICY_VIOLATION);
+      expect((await create("five", 5)).errorCode).toBe(0);
+      const md = await c.request(3, 12, { topics: [{ name: "auto", topicId: ZERO_ID }], allowAutoTopicCreation: true, includeTopicAuthorizedOperations: false });
+      expect(md.topics[0].errorCode).toBe(ErrorCode.POLICY_VIOLATION);
+      c.close();
+    } finally {
+      await tb.stop();
+      tb.cleanup();
+    }
+  });
+});
