@@ -20,10 +20,9 @@ export interface ConsumeStats {
   /** When the first record arrived and when the last one did (performance.now()). */
   firstAt: number | null;
   lastAt: number;
-  /** End-to-end latency of stamped records sent at or after e2eFrom() (epoch ms); null: not measured. */
+  /** End-to-end latency of the stamped records (send time in epoch ms; warm-up records carry no stamp); null: not measured. */
   e2e: Histogram | null;
   e2eWindow: Histogram | null;
-  e2eFrom: () => number;
 }
 
 interface Node {
@@ -144,7 +143,6 @@ export class Consumer {
       }
       // Second pass: every value (sizes; send times for the end-to-end latency).
       const e2e = st.e2e;
-      const from = e2e ? st.e2eFrom() : 0;
       for (const records of bodies) {
         walkBatches(
           records,
@@ -153,7 +151,7 @@ export class Consumer {
             st.bytes += end - start;
             if (e2e && end - start >= 8) {
               const sent = readStamp(buf, start);
-              if (sent >= from && sent <= epochNow) {
+              if (sent > 0 && sent <= epochNow) {
                 e2e.record(epochNow - sent);
                 st.e2eWindow?.record(epochNow - sent);
               }

@@ -112,6 +112,11 @@ export class Producer {
     return this.seq;
   }
 
+  /** Whether the next record sent is one of this producer's warm-up records. */
+  get warmingUp(): boolean {
+    return this.seq < this.opts.warmupRecords;
+  }
+
   /** Whether the buffer has room for another record. */
   get hasSpace(): boolean {
     return this.buffered + this.recordMax <= this.opts.bufferMemory;
