@@ -31,7 +31,7 @@ const stats = await runFuzz({
     console.log(`[fuzz] ${s.frames} frames, ${Math.round(s.framesPerSec)} frames/s, broker RSS peak ${Math.round(s.rssPeakMiB)} MiB`);
   },
 });
-console.log(`[fuzz] seed ${seed}: ${stats.frames} frames in ${stats.seconds.toFixed(1)} s, ${Math.round(stats.framesPerSec)} frames/s (${stats.answered} answered, ${stats.closed} closed, ${stats.silent} unanswered), broker RSS peak ${Math.round(stats.rssPeakMiB)} MiB`);
+console.log(`[fuzz] seed ${seed}: ${stats.frames} frames in ${stats.seconds.toFixed(1)} s, ${Math.round(stats.framesPerSec)} frames/s (${stats.answered} answered, ${stats.closed} closed, ${stats.silent} unanswered), broker RSS peak ${Math.round(stats.rssPeakMiB)} MiB, healthy connection answered within ${Math.round(stats.healthMaxMs)} ms`);
 if (stats.failure) {
   console.error(`[fuzz] FAILED: ${describeFailure(stats.failure)}`);
   if (stats.failure.frame.length) console.error(`[fuzz] saved as a regression: ${saveRegression(stats.failure)}`);

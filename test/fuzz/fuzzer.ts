@@ -118,7 +118,7 @@ export function mutateBytes(frame: Uint8Array, rng: Rng, other: Uint8Array): Uin
         break;
       case 3: {
         const n = 1 + rng.int(16);
-        const ins = crypto.getRandomValues(new Uint8Array(n));
+        const ins = Uint8Array.from({ length: n }, () => rng.int(256));
         b = Uint8Array.from([...b.subarray(0, at), ...ins, ...b.subarray(at)]);
         break;
       }

@@ -8,6 +8,9 @@ import { spawnBroker, type SpawnedBroker } from "../helpers/broker.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 import { checkResponse, FuzzConnection, hex, loadCorpus, loadRegressions, mutate, REGRESSIONS_DIR, Rng, type Seed } from "./fuzzer.ts";
 
+/** Kafka clients' default request.timeout.ms: how long a client waits for an answer before it gives up on it. */
+export const HEALTH_TIMEOUT_MS = 30_000;
+
 export interface FuzzOptions {
   frames: number;
   durationMs: number;
@@ -15,6 +18,10 @@ export interface FuzzOptions {
   concurrency?: number;
   /** How long a frame may go unanswered before its connection is dropped (long polls, acks=0 produce). */
   waitMs?: number;
+  /** How long the healthy connection's ApiVersions may take before the run fails (default 30 s). */
+  healthTimeoutMs?: number;
+  /** Called once the broker runs (a test of the harness itself stops it). */
+  onBroker?: (b: SpawnedBroker) => void;
   /** Called about every second. */
   progress?: (s: FuzzStats) => void;
 }
@@ -33,6 +40,8 @@ export interface FuzzStats {
   seconds: number;
   framesPerSec: number;
   rssPeakMiB: number;
+  /** The slowest answer to the healthy connection's ApiVersions. */
+  healthMaxMs: number;
   failure: FuzzFailure | null;
   seed: number;
 }
@@ -61,8 +70,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzStats> {
   if (corpus.length === 0) throw new Error("the fuzzing corpus is empty: run bun scripts/fuzz-capture.ts");
   const rng = new Rng(opts.seed);
   const broker: SpawnedBroker = await spawnBroker({ args: ["--log-level", "info", "--group-initial-rebalance-delay", "0ms"] });
-  const stats: FuzzStats = { frames: 0, answered: 0, closed: 0, silent: 0, seconds: 0, framesPerSec: 0, rssPeakMiB: 0, failure: null, seed: opts.seed };
+  const stats: FuzzStats = { frames: 0, answered: 0, closed: 0, silent: 0, seconds: 0, framesPerSec: 0, rssPeakMiB: 0, healthMaxMs: 0, failure: null, seed: opts.seed };
   const t0 = performance.now();
+  opts.onBroker?.(broker);
   const fail = (why: string, source: string, frame: Uint8Array) => {
     stats.failure ??= { why, source, frame };
   };
@@ -86,11 +96,30 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzStats> {
     stats.framesPerSec = stats.frames / Math.max(stats.seconds, 0.001);
     opts.progress?.(stats);
   }, 1000);
+  // A healthy client beside the fuzzing: one ApiVersions at a time, a second apart, each answered within
+  // healthTimeoutMs (by default Kafka clients' request.timeout.ms: what a user's client waits before giving up). The
+  // probe is awaited before its connection is closed at the end, so a probe in flight then is not taken for a broker
+  // that stopped answering (closing it made the broker drop the answer: the flaky "stopped answering" of seed
+  // 983567838).
+  const healthTimeoutMs = opts.healthTimeoutMs ?? HEALTH_TIMEOUT_MS;
   const health = await RawClient.connect(broker.port);
-  const healthCheck = setInterval(async () => {
-    const r = await health.request(18, 3, { clientSoftwareName: "fuzz-health", clientSoftwareVersion: "1" }, 30_000).catch(() => null);
-    if (r?.errorCode !== 0) fail("the broker stopped answering a healthy connection (ApiVersions, 30 s)", "health", new Uint8Array(0));
-  }, 2000);
+  let probing = true;
+  let stopProbing!: () => void;
+  const probeStopped = new Promise<void>((r) => (stopProbing = r));
+  const probe = (async () => {
+    while (probing && !stats.failure) {
+      const sent = performance.now();
+      const r = await health.request(18, 3, { clientSoftwareName: "fuzz-health", clientSoftwareVersion: "1" }, healthTimeoutMs).catch((e: Error) => e);
+      const took = performance.now() - sent;
+      stats.healthMaxMs = Math.max(stats.healthMaxMs, took);
+      if (r === null || r instanceof Error || r.errorCode !== 0) {
+        const what = r instanceof Error ? `answered wrongly (${r.message})` : r !== null ? `answered error ${r.errorCode}` : health.isClosed ? "closed it" : `did not answer within ${healthTimeoutMs} ms`;
+        fail(`the broker stopped answering a healthy connection: ApiVersions sent ${((sent - t0) / 1000).toFixed(1)} s into the run, the broker ${what} (after ${Math.round(took)} ms)`, "health", new Uint8Array(0));
+        return;
+      }
+      await Promise.race([Bun.sleep(1000), probeStopped]);
+    }
+  })();
   const deadline = performance.now() + opts.durationMs;
   const waitMs = opts.waitMs ?? 200;
   // What is sent: the regressions, the corpus as captured, then mutations until enough.
@@ -133,7 +162,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzStats> {
     if (broker.proc.exitCode !== null) fail(`the broker exited (${broker.proc.exitCode})`, "broker", new Uint8Array(0));
   } finally {
     clearInterval(sampler);
-    clearInterval(healthCheck);
+    probing = false;
+    stopProbing();
+    await probe;
     health.close();
     stats.rssPeakMiB = Math.max(stats.rssPeakMiB, rssMiB(broker.pid));
     stats.seconds = (performance.now() - t0) / 1000;
