@@ -15,9 +15,9 @@ export interface PrimaryRole {
   /**
    * Stops the primary's background work. With `flushToS3` (a graceful stop with no standby holding everything) all
    * unflushed data goes to S3 and the metadata log is uploaded, until the deadline; without it nothing more is
-   * written to the bucket.
+   * written to the bucket. Resolves true when the bucket holds everything (flushed and uploaded in time).
    */
-  stepDown(opts: { flushToS3: boolean; deadline: number }): Promise<void>;
+  stepDown(opts: { flushToS3: boolean; deadline: number }): Promise<boolean>;
 }
 
 export function becomePrimary(rooms: Rooms, config: Config, logger: Logger): PrimaryRole {
@@ -35,19 +35,19 @@ export function becomePrimary(rooms: Rooms, config: Config, logger: Logger): Pri
     );
   }, offsetCheck));
   for (const t of timers) t.unref?.();
-  let down: Promise<void> | null = null;
+  let down: Promise<boolean> | null = null;
   return {
     stepDown(opts) {
       down ??= (async () => {
         for (const t of timers) clearInterval(t);
         groups.close();
-        if (!tier) return;
+        if (!tier) return false;
         if (opts.flushToS3) {
           await rooms.wal.drain(); // the flush reads what the WAL holds
-          await tier.stop(opts.deadline);
-        } else {
-          await tier.halt();
+          return await tier.stop(opts.deadline);
         }
+        await tier.halt();
+        return false;
       })();
       return down;
     },

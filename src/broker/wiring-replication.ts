@@ -194,7 +194,7 @@ export class ReplicatedNode {
   private eligibility(b: LeaseBody): "keep" | "restore" | null {
     if (b.holder === this.id && this.term.primaryEpoch === b.epoch) return "keep";
     const t = this.term.token;
-    if (t && t.epoch === b.epoch && b.inSync.some((s) => s.id === this.id && s.stream === t.stream)) return "keep";
+    if (t && sameToken(t, this.term.synced) && t.epoch === b.epoch && b.inSync.some((s) => s.id === this.id && s.stream === t.stream)) return "keep";
     if (b.released && b.flushed) return "restore";
     return null;
   }
@@ -212,6 +212,11 @@ export class ReplicatedNode {
           restart: (snapshot, full, token) => this.restartRooms(snapshot, full, token),
           epochSeen: () => this.term.maxEpoch,
           primaryLeaving: () => this.poke(),
+          caughtUp: (token) => {
+            if (sameToken(this.term.synced, token)) return;
+            this.term.synced = token;
+            writeTerm(this.d.dataDir, this.term);
+          },
         },
         { id: this.id, clusterId: this.d.clusterId, kafka: this.d.kafka, logger: this.d.logger, silenceMs: Math.max(3000, 3 * 1000) },
       );
@@ -225,12 +230,18 @@ export class ReplicatedNode {
       });
   }
 
-  /** A session starts: recover again from the primary's metadata (and for a full one, without the WAL). */
+  /**
+   * A session starts: recover again from the primary's metadata (and for a full one, without the WAL). An incremental
+   * session keeps everything this node held; a full one starts from nothing, so this node counts as synced with that
+   * stream only once the backfill is done (LIVE, caughtUp): until then a lease listing this node with that token
+   * (from before) must not let it take over with a WAL that holds only part of what was acknowledged.
+   */
   private async restartRooms(snapshot: Uint8Array, full: boolean, token: { epoch: number; stream: string }): Promise<void> {
     const { config, dataDir, bucket, clusterId, logger, state } = this.d;
     this.restarting = true;
     try {
       this.term.token = null;
+      if (full) this.term.synced = null;
       writeTerm(dataDir, this.term);
       await closeRooms(state.rooms);
       if (full) rmSync(walDir(dataDir), { recursive: true, force: true });
@@ -309,8 +320,11 @@ export class ReplicatedNode {
     if (how === "restore") await this.restoreFromBucket();
     this.term.primaryEpoch = epoch;
     this.term.token = null;
+    this.term.synced = null;
     writeTerm(dataDir, this.term);
-    this.held = new HeldLease(this.lease, got, started, { durationMs: config.leaseDurationMs, renewIntervalMs: config.leaseRenewIntervalMs }, logger, (why) => void this.demote(why));
+    this.held = new HeldLease(this.lease, got, started, { durationMs: config.leaseDurationMs, renewIntervalMs: config.leaseRenewIntervalMs }, logger, (why) => {
+      this.demote(why).catch((e: Error) => logger.error(`replication: stepping down did not finish cleanly (produce stays refused): ${e.message}`));
+    });
     this.sender = new ReplicationSender(state.rooms.wal, state.rooms.meta, this.held, { clusterId: this.d.clusterId, id: this.id, kafka: this.d.kafka, ackTimeoutMs: config.replicationAckTimeoutMs, logger });
     this.sender.start();
     state.primary = becomePrimary(state.rooms, config, logger);
@@ -364,11 +378,14 @@ export class ReplicatedNode {
       await state.rooms.meta.drain();
       const inSync = this.sender.status().inSync;
       // With a standby in sync it has everything: hand over at once. Without one, S3 must have everything first.
-      await state.primary?.stepDown({ flushToS3: !inSync, deadline: Date.now() + S3_SHUTDOWN_DEADLINE_MS });
+      const inBucket = (await state.primary?.stepDown({ flushToS3: !inSync, deadline: Date.now() + S3_SHUTDOWN_DEADLINE_MS })) ?? false;
       await state.rooms.meta.drain();
+      // "flushed" lets any node take over from the bucket alone: only when the bucket really holds everything.
+      const flushed = !inSync && inBucket;
+      if (!inSync && !inBucket) logger.error("replication: no standby in sync and S3 does not hold everything (see above): the lease is released without letting a standby take over from the bucket; this node's data is needed (restart it)");
       try {
-        await this.held.release((b) => ({ ...b, flushed: !inSync, inSync: inSync ? b.inSync : [] }));
-        logger.info(`replication: released the lease${inSync ? " to the standby in sync" : " after flushing everything to S3"} (${Math.round(performance.now() - t0)} ms after the requests were answered)`);
+        await this.held.release((b) => ({ ...b, flushed, inSync: inSync ? b.inSync : [] }));
+        logger.info(`replication: released the lease${inSync ? " to the standby in sync" : flushed ? " after flushing everything to S3" : ""} (${Math.round(performance.now() - t0)} ms after the requests were answered)`);
       } catch (e) {
         logger.warn(`replication: could not release the lease (it expires on its own): ${(e as Error).message}`);
       }
@@ -382,6 +399,10 @@ export class ReplicatedNode {
     await this.loopDone;
     this.server?.stop(true);
   }
+}
+
+function sameToken(a: { epoch: number; stream: string } | null, b: { epoch: number; stream: string } | null): boolean {
+  return a !== null && b !== null && a.epoch === b.epoch && a.stream === b.stream;
 }
 
 function splitAddr(addr: string): [string, number] {

@@ -24,6 +24,8 @@ export interface StandbyHost {
   epochSeen(): number;
   /** The primary is stopping gracefully: read the lease now. */
   primaryLeaving(): void;
+  /** LIVE was applied: this node holds everything the primary wrote before it (its token may now be its own). */
+  caughtUp(token: { epoch: number; stream: string }): void;
 }
 
 export interface ReceiverOptions {
@@ -144,6 +146,7 @@ export class ReplicationReceiver {
         await this.lastMeta;
         return { durable: rooms.log.appendReplica(f.payload) };
       case FrameType.LIVE:
+        if (this.welcome) this.host.caughtUp({ epoch: this.welcome.epoch, stream: this.welcome.stream });
         this.live = true;
         this.opts.logger.info(`replication: caught up with ${this.welcome?.primary.id}; in sync`);
         return { durable: Promise.resolve() };

@@ -16,6 +16,17 @@
 // groups that were waiting for the standby fail with ReplicationError (KAFKA_STORAGE_ERROR to producers; a retry of
 // the same idempotent batch then succeeds). If the lease cannot be written, nothing is acknowledged at all, and the
 // lease is eventually lost (demotion).
+//
+// What is acknowledged when (DESIGN.md §5: a standby that may take over holds every acknowledged record, and two
+// primaries never both acknowledge):
+//   - from the LIVE frame on (live-pending and in-sync), every write waits for the standby's ACK: the lease may list
+//     it as soon as LIVE is acknowledged, so nothing written after LIVE may be acknowledged without it;
+//   - before that (no standby, or one catching up) a write is acknowledged on the local fsync alone, but only while
+//     the lease lists no standby as in sync (else the lease is rewritten first, as when detaching);
+//   - nothing at all once the lease is no longer valid (its validity is judged at the acknowledgement), and nothing
+//     once this sender stopped (demotion, or after the lease was released): it stays installed as the WAL's and the
+//     metadata log's replicator and fails every later write's acknowledgement with ReplicationError, so a group
+//     appended before the demotion and written after it is never acknowledged on the local fsync alone.
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../logger.ts";
 import type { HeldLease } from "../lease/lease.ts";
@@ -113,16 +124,17 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
 
   /** Stops serving standbys (demotion or shutdown): after GOODBYE when graceful, the link closes. */
   async stop(graceful: boolean): Promise<void> {
+    // Stays the replicator (written() refuses from now on): the next primary takes over with what the standby holds.
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.wal.setReplicator(null);
-    this.meta.setReplicator(null);
     const s = this.session;
     if (s && graceful) {
       s.link.send(FrameType.GOODBYE, this.epoch, ++s.seq);
       await Promise.race([s.link.drained(), Bun.sleep(1000)]);
     }
-    this.failWaiters(new ReplicationError("replication stopped"));
+    const waiting = s?.waiters.length ?? 0;
+    this.failWaiters(new ReplicationError(graceful ? "this node stopped being primary" : "this node lost the lease and stepped down"));
+    if (waiting > 0) this.opts.logger.warn(`replication: ${waiting} write(s) waiting for the standby's ACK were not acknowledged: this node stopped being primary`);
     this.session = null; // first: closing the link must not detach (and rewrite the lease) on the way out
     this.peer = null;
     s?.link.close("the primary stepped down");
@@ -131,16 +143,23 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
   // --- the replicator ports ----------------------------------------------------------------------------------
 
   written(bytes: Uint8Array, firstSeq?: number): Promise<void> | null {
+    if (this.stopped) return refused(new ReplicationError("this node is no longer primary"));
+    if (!this.lease.valid()) return refused(new ReplicationError("the lease was not renewed in time; this node is stepping down"));
     const s = this.session;
     const isWal = firstSeq !== undefined;
-    if (this.shrinking) return this.shrinking;
-    if (!s || s.state === "hello") return null;
+    let ack: Promise<void> | null = null;
     // While catching up, WAL groups are read back from the files by the backfill (they are written there already);
-    // metadata goes out at once (the snapshot covered everything before the session).
-    if (isWal && s.state === "catching-up") return null;
-    const seq = this.send(s, isWal ? FrameType.WAL : FrameType.META, bytes);
-    if (s.state !== "in-sync") return null;
-    return new Promise<void>((resolve, reject) => s.waiters.push({ seq, resolve, reject }));
+    // metadata goes out at once (the snapshot covered everything before the session). Sent even while the lease is
+    // being rewritten, so a standby that came back meanwhile misses nothing.
+    if (s && s.state !== "hello" && !(isWal && s.state === "catching-up")) {
+      const seq = this.send(s, isWal ? FrameType.WAL : FrameType.META, bytes);
+      if (s.state === "live-pending" || s.state === "in-sync") ack = handled(new Promise<void>((resolve, reject) => s.waiters.push({ seq, resolve, reject })));
+    }
+    // Without the standby's ACK, acknowledged on the local fsync alone: only once no standby the lease lists could
+    // take over without this write.
+    const shrink = this.shrinking ?? (ack === null && this.lease.body.inSync.length > 0 ? this.startShrink() : null);
+    if (shrink && ack) return handled(Promise.all([shrink, ack]).then(() => {}));
+    return shrink ?? ack;
   }
 
   failed(): void {
@@ -230,7 +249,13 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
       if (k > seq) break;
       s.unacked.delete(k);
     }
-    while (s.waiters.length && s.waiters[0]!.seq <= seq) s.waiters.shift()!.resolve();
+    // Judged now, at the acknowledgement: after the lease's validity a standby may be taking over.
+    const late = this.lease.valid() ? null : new ReplicationError("the standby's ACK came after the lease's validity ended");
+    while (s.waiters.length && s.waiters[0]!.seq <= seq) {
+      const w = s.waiters.shift()!;
+      if (late) w.reject(late);
+      else w.resolve();
+    }
     if (s.state === "live-pending" && seq >= s.liveSeq) {
       s.state = "in-sync";
       const id = s.hello!.id;
@@ -264,13 +289,10 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
     const wasInSync = s.state === "in-sync";
     this.opts.logger.warn(`replication: standby ${s.hello?.id ?? s.link.remote} detached: ${why}${wasInSync ? "; going on alone once the lease says so" : ""}`);
     s.link.close(why);
-    if (!wasInSync && s.waiters.length === 0) return;
     const waiting = s.waiters.splice(0);
-    const shrink = this.shrinkLease();
-    this.shrinking = shrink;
-    shrink.then(
+    if (!wasInSync && waiting.length === 0 && this.lease.body.inSync.length === 0) return;
+    this.startShrink().then(
       () => {
-        if (this.shrinking === shrink) this.shrinking = null;
         const err = new ReplicationError(`the standby did not acknowledge (${why})`);
         for (const w of waiting) w.reject(err);
       },
@@ -279,6 +301,17 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
         for (const w of waiting) w.reject(e);
       },
     );
+  }
+
+  /** Rewrites the lease without a standby (once at a time); writes wait for it, and are failed if it cannot be done. */
+  private startShrink(): Promise<void> {
+    if (this.shrinking) return this.shrinking;
+    const shrink = handled(this.shrinkLease());
+    this.shrinking = shrink;
+    shrink.then(() => {
+      if (this.shrinking === shrink) this.shrinking = null;
+    }, () => {});
+    return shrink;
   }
 
   /** Rewrites the lease without the standby; retries until it works or the lease is lost. */
@@ -299,4 +332,18 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
     const s = this.session;
     if (s) for (const w of s.waiters.splice(0)) w.reject(e);
   }
+}
+
+/**
+ * A promise the WAL or the metadata log may only look at after its fsync: marked handled now, so that a rejection
+ * meanwhile (the standby detached, this node stepped down) is not reported as an unhandled rejection. The owner still
+ * sees the rejection when it awaits the promise.
+ */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+function refused(e: Error): Promise<void> {
+  return handled(Promise.reject(e));
 }

@@ -123,7 +123,8 @@ export class S3Tier {
   }
 
   /** Shutdown: maintenance stops, everything unflushed goes to S3, then the metadata log. */
-  async stop(deadline: number): Promise<void> {
+  /** Resolves true when everything was flushed and the metadata log uploaded (the bucket holds everything). */
+  async stop(deadline: number): Promise<boolean> {
     for (const t of this.timers) clearInterval(t);
     this.stopped = true;
     this.compactor.stopped = true;
@@ -137,11 +138,12 @@ export class S3Tier {
       } catch (e) {
         if (Date.now() >= deadline) {
           this.logger.error(`shutdown: could not upload the metadata log to S3: ${(e as Error).message}`);
-          return;
+          return false;
         }
         await Bun.sleep(Math.min(2_000, 100 * 2 ** attempt));
       }
     }
     this.logger.info(`S3: ${flushed ? "everything flushed" : "flush incomplete"}, metadata log uploaded (${this.flusher.stats.objects} objects written this run)`);
+    return flushed;
   }
 }

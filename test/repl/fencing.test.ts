@@ -2,6 +2,8 @@
 //   - split brain: the primary's way to S3 goes through a TCP proxy the test breaks, the standby's does not. The old
 //     primary must stop acknowledging before the standby can have taken the lease: no acknowledgement of the old
 //     primary comes after the first one of the new, and every acknowledged record is in the new primary's log;
+//   - the same with the standby frozen while the primary loses S3 (its writes wait for an ACK until the lease runs
+//     out): what was queued behind them is not acknowledged on the local fsync alone when the primary steps down;
 //   - clocks are not trusted: the primary's wall clock jumps an hour ahead and the standby's an hour back (libfaketime,
 //     monotonic clock left alone, as a bad NTP step would do): no failover, no refused produce.
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -88,6 +90,56 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
     } finally {
       await toA.stop();
       await toB.stop();
+      proxy.stop();
+    }
+  }, 180_000);
+
+  test("split brain with a standby that stops acknowledging: nothing the old primary acknowledged is missing on the new one", async () => {
+    // The standby is frozen (SIGSTOP) right when the primary loses S3, with an ack timeout longer than the lease: the
+    // primary's writes wait for an ACK that does not come until its lease runs out and it steps down, with more writes
+    // queued behind them (producers whose requests time out send the next record meanwhile, each after its own
+    // timeout, so some are always queued when the lease runs out). None of those may be acknowledged on the local
+    // fsync alone: the frozen standby, listed as in sync, takes over once it runs again.
+    await server.createBucket("split-frozen");
+    const proxy = new TcpProxy("127.0.0.1", server.port).start();
+    const nodes = pair(server, "split-frozen", { ...FAST, ackTimeoutMs: 20_000 }, [], [`http://127.0.0.1:${proxy.port}`, server.endpoint]);
+    all.push(...nodes);
+    const [a, b] = nodes;
+    const toA = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => new AckedProducer(() => [a.kafkaPort], "t", { prefix: `a${i}`, pin: true, timeoutMs: 600 + 250 * i }));
+    let frozen = false;
+    try {
+      await a.start();
+      await primaryOf([a]);
+      await b.start();
+      await primaryInSync(nodes);
+      await createTopic(a.kafkaPort, "t");
+      for (const p of toA) p.start();
+      await until("acks on the primary", () => toA.every((p) => p.acks.length > 10));
+      process.kill(b.proc!.pid, "SIGSTOP");
+      frozen = true;
+      proxy.break();
+      const cutAt = performance.now();
+      await until("the old primary stepping down", () => /lost the lease/.test(a.output()), 30_000);
+      await Bun.sleep(500); // whatever was queued behind the unanswered writes is written meanwhile
+      process.kill(b.proc!.pid, "SIGCONT");
+      frozen = false;
+      await primaryOf([b], 30_000);
+      for (const p of toA) await p.stop();
+      const acked = toA.flatMap((p) => p.acks);
+      const lastOld = Math.max(...acked.map((x) => x.at));
+      process.stdout.write(`[split brain, frozen standby] ${acked.length} acks from the old primary, the last ${Math.round(lastOld - cutAt)} ms after the cut\n`);
+      for (const p of toA) await p.verify(b.kafkaPort).catch((e) => { throw new Error(`old primary's acks: ${(e as Error).message}`); });
+      expect(a.output()).not.toMatch(/nhandled|uncaught/i);
+      expect(a.alive).toBe(true);
+      proxy.heal();
+      await primaryInSync(nodes, 60_000);
+      expect(await a.role()).toBe("standby");
+    } catch (e) {
+      process.stderr.write(dump(nodes));
+      throw e;
+    } finally {
+      if (frozen) process.kill(b.proc!.pid, "SIGCONT");
+      for (const p of toA) await p.stop();
       proxy.stop();
     }
   }, 180_000);
