@@ -78,6 +78,8 @@ class Session {
   seq = 0;
   acked = 0;
   liveSeq = 0;
+  /** The lease lists this standby as in sync (written after it became in sync): only now may it take over. */
+  listed = false;
   hello: Hello | null = null;
   cursor: WalCursor | null = null;
   readonly waiters: Waiter[] = [];
@@ -108,10 +110,10 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
     return this.lease.epoch;
   }
 
-  /** The attached standby's state, for /replication and tests. */
+  /** The attached standby's state, for /replication and tests: inSync once the lease lists it (it may take over). */
   status(): { standby: string | null; state: string; inSync: boolean; acked: number } {
     const s = this.session;
-    return { standby: s?.hello?.id ?? null, state: s?.state ?? "none", inSync: s?.state === "in-sync", acked: s?.acked ?? 0 };
+    return { standby: s?.hello?.id ?? null, state: s?.state ?? "none", inSync: s?.state === "in-sync" && s.listed, acked: s?.acked ?? 0 };
   }
 
   /** Hooks into the WAL and the metadata log; standbys are handed over by the node's listener (opened/frame/closed). */
@@ -261,7 +263,12 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
       const id = s.hello!.id;
       const stream = this.stream;
       this.opts.logger.info(`replication: standby ${id} is in sync; acknowledgements now wait for it`);
-      this.lease.update((b) => ({ ...b, inSync: [{ id, stream }] })).catch((e: Error) => this.opts.logger.warn(`replication: could not list standby ${id} as in sync in the lease (it cannot take over until then): ${e.message}`));
+      this.lease.update((b) => ({ ...b, inSync: [{ id, stream }] })).then(
+        () => {
+          if (this.session === s) s.listed = true;
+        },
+        (e: Error) => this.opts.logger.warn(`replication: could not list standby ${id} as in sync in the lease (it cannot take over until then): ${e.message}`),
+      );
     }
   }
 
