@@ -4,7 +4,8 @@
 // right after recovery. In replicated mode the node starts as a standby (its listener answers clients "not here")
 // and the role machine of wiring-replication.ts promotes and demotes it. Shutdown goes in the reverse order. Nothing
 // here is a module singleton, so tests run several brokers in one process.
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
@@ -23,7 +24,7 @@ import type { ObjectStore } from "../s3/store.ts";
 import { makeStore, openBucket } from "./wiring-s3.ts";
 import { closeRooms, walDir, recover, type Rooms } from "./wiring-rooms.ts";
 import { becomePrimary } from "./wiring-primary.ts";
-import { checkConditionalWrites, leaseClusterId, ReplicatedNode, ReplicationStartError, type NodeState } from "./wiring-replication.ts";
+import { checkConditionalWrites, freshClusterId, leaseClusterId, ReplicatedNode, ReplicationStartError, type NodeState } from "./wiring-replication.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
 import { VERSION } from "../version.ts";
 import { describePlan, memoryLimit, planMemory, type MemoryPlan } from "../memory/budget.ts";
@@ -123,7 +124,11 @@ export class Broker {
       const replicated = config.replicationAddr !== null && config.s3 !== null;
       // A fresh node of a replicated pair joins the cluster its lease names.
       const store = hooks.objectStore ?? (config.s3 ? await makeStore(config.s3) : undefined);
-      const leaseCluster = replicated ? await leaseClusterId(store!, config.s3!.prefix).catch(() => null) : null;
+      let leaseCluster = replicated ? await leaseClusterId(store!, config.s3!.prefix).catch(() => null) : null;
+      // Two fresh nodes started at once find no lease: they agree on an id through the bucket (lease/cluster-id.ts).
+      if (replicated && !leaseCluster && !config.clusterId && !existsSync(join(dataDir, "meta.properties"))) {
+        leaseCluster = await freshClusterId(store!, config.s3!.prefix, logger);
+      }
       // With S3 and an empty data dir, the metadata log may come from the bucket (before meta.properties is written).
       const bucket = await openBucket({ ...config, clusterId: config.clusterId ?? leaseCluster }, dataDir, logger, store);
       if (replicated) await checkConditionalWrites(bucket!, config.s3!.prefix);

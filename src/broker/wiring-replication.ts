@@ -24,6 +24,9 @@ import { clusterRoot } from "../s3/keys.ts";
 import { downloadMetadata } from "../s3/metadata-sync.ts";
 import { HeldLease, LeaseObject, LeaseTaken, LeaseWatcher, leaseKey, monotonic, type LeaseBody, type Observed } from "../lease/lease.ts";
 import { checkStore } from "../lease/store-checks.ts";
+import { agreeClusterId } from "../lease/cluster-id.ts";
+import { newClusterId } from "../meta/properties.ts";
+import { discoverClusterId, startError } from "../s3/restore.ts";
 import { listenLinks, type Link } from "../repl/link.ts";
 import { FrameType, json } from "../repl/frames.ts";
 import { loadOrCreatePki, loadPki, type ReplicationPki } from "../repl/pki.ts";
@@ -61,6 +64,15 @@ export async function checkConditionalWrites(bucket: Bucket, prefix: string): Pr
 /** The cluster id the lease names (a fresh node joins that cluster), or null when there is no lease yet. */
 export async function leaseClusterId(store: ObjectStore, prefix: string): Promise<string | null> {
   return (await new LeaseObject(store, leaseKey(prefix)).read())?.body.clusterId ?? null;
+}
+
+/** The cluster id of a fresh node (empty data dir, no --cluster-id, no lease yet): agreed through the bucket. */
+export async function freshClusterId(store: ObjectStore, prefix: string, logger: Logger): Promise<string> {
+  try {
+    return await agreeClusterId(store, prefix, async () => (await discoverClusterId(store, prefix)) ?? newClusterId(), logger);
+  } catch (e) {
+    throw startError(store, e);
+  }
 }
 
 export interface NodeDeps {

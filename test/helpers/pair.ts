@@ -5,6 +5,7 @@ import { rmSync } from "node:fs";
 import { ensureBinary } from "./binary.ts";
 import { spawnBroker, tempDir, type SpawnedBroker } from "./broker.ts";
 import type { MinioServer } from "./minio.ts";
+import { RawClient } from "./raw-client.ts";
 
 export function freePort(): number {
   const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -167,4 +168,14 @@ export async function primaryOf(nodes: Node[], timeoutMs = 60_000): Promise<Node
     for (const n of nodes) if ((await n.role()) === "primary") return n;
     return null;
   }, timeoutMs);
+}
+
+/** Creates a topic of `partitions` partitions (CreateTopics v5) through the node at `port`. */
+export async function createTopic(port: number, name: string, partitions = 1): Promise<void> {
+  const c = await RawClient.connect(port);
+  try {
+    await c.request(19, 5, { topics: [{ name, numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 10_000, validateOnly: false });
+  } finally {
+    c.close();
+  }
 }

@@ -2,22 +2,19 @@
 //   - the standby killed under load: produce goes on within the ack timeout; it comes back, backfills and is in sync
 //     again; the primary killed right after: nothing acknowledged is lost;
 //   - both nodes killed together and restarted together: one becomes primary, nothing acknowledged is lost;
+//   - two fresh nodes started at once without --cluster-id agree on one cluster id (through the bucket);
 //   - a third node on the same bucket becomes a standby or is refused, never a second primary.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ensureBinary } from "../helpers/binary.ts";
 import { minio, MINIO_PEER_NAME, startMinio, type MinioServer } from "../helpers/minio.ts";
-import { FAST, Node, pair, primaryInSync, primaryOf, until } from "../helpers/pair.ts";
+import { createTopic, FAST, Node, pair, primaryInSync, primaryOf, until } from "../helpers/pair.ts";
 import { AckedProducer } from "../helpers/acked-producer.ts";
 import { describeWithPeer } from "../helpers/peers.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 
 const minioPeer = await minio();
-
-async function createTopic(port: number, name: string): Promise<void> {
-  const c = await RawClient.connect(port);
-  await c.request(19, 5, { topics: [{ name, numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 10_000, validateOnly: false });
-  c.close();
-}
 
 describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
   let server: MinioServer;
@@ -102,6 +99,33 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
       throw e;
     } finally {
       await producer.stop();
+    }
+  }, 180_000);
+
+  test("two fresh nodes started at once without --cluster-id agree on one cluster id through the bucket, and start again after a restart", async () => {
+    // Three pairs, each started at the same moment: without agreement each node made up its own id, and the one that
+    // lost the lease stayed out for good ("not taking part") and refused to start again.
+    for (let round = 1; round <= 3; round++) {
+      const bucket = `fresh-${round}`;
+      await server.createBucket(bucket);
+      const nodes = pair(server, bucket);
+      all.push(...nodes);
+      try {
+        await Promise.all(nodes.map((n) => n.start()));
+        await primaryInSync(nodes, 30_000);
+        const ids = nodes.map((n) => /cluster\.id=(\S+)/.exec(readFileSync(join(n.dataDir, "meta.properties"), "utf8"))?.[1]);
+        expect(ids[0]).toBeTruthy();
+        expect(ids[1]).toBe(ids[0]!);
+        for (const n of nodes) expect(n.output()).not.toMatch(/not taking part/);
+        for (const n of nodes) expect(await n.kill("SIGTERM")).toBe(0);
+        await Promise.all(nodes.map((n) => n.start()));
+        await primaryInSync(nodes, 30_000);
+      } catch (e) {
+        process.stderr.write(dump(nodes));
+        throw e;
+      } finally {
+        for (const n of nodes) await n.kill();
+      }
     }
   }, 180_000);
 

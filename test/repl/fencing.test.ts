@@ -12,10 +12,9 @@ import { join } from "node:path";
 import { ensureBinary } from "../helpers/binary.ts";
 import { tempDir } from "../helpers/broker.ts";
 import { minio, MINIO_PEER_NAME, startMinio, type MinioServer } from "../helpers/minio.ts";
-import { FAST, pair, primaryInSync, primaryOf, until, type Node } from "../helpers/pair.ts";
+import { createTopic, FAST, pair, primaryInSync, primaryOf, until, type Node } from "../helpers/pair.ts";
 import { AckedProducer } from "../helpers/acked-producer.ts";
 import { aptInstall, describeWithPeer, peer, which } from "../helpers/peers.ts";
-import { RawClient } from "../helpers/raw-client.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { LeaseObject, leaseKey } from "../../src/lease/lease.ts";
 
@@ -26,12 +25,6 @@ const faketime = await peer("libfaketime (Debian faketime)", async () => {
   if (!(await Bun.file(LIBFAKETIME).exists()) && !which("faketime")) throw new Error(`${LIBFAKETIME} is missing after apt-get install faketime`);
   return LIBFAKETIME;
 });
-
-async function createTopic(port: number, name: string): Promise<void> {
-  const c = await RawClient.connect(port);
-  await c.request(19, 5, { topics: [{ name, numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 10_000, validateOnly: false });
-  c.close();
-}
 
 describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
   let server: MinioServer;
