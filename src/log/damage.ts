@@ -1,7 +1,7 @@
 // What corruption in the WAL costs, partition by partition, and what can be done about it (issue 12 "Corruption").
 //
 // The WAL reports each damaged range (wal/recovery.ts) with what the damaged entries' headers still say when their
-// lengths chain; replay also sees, per partition, a gap between two entries that should follow each other. From
+// lengths chain, and each missing segment file (nothing of it known); replay also sees, per partition, a gap between two entries that should follow each other. From
 // both, every partition's affected offsets: exact where a later entry of the partition bounds the gap, taken from
 // the damaged headers where they are readable, else unknown (from the partition's last intact offset on, for as
 // many records as the damaged bytes could hold). Then each range is:
@@ -36,7 +36,7 @@ export function describeRange(r: OffsetRange, name: (topic: Uuid) => string): st
 }
 
 export function describeDamage(d: WalDamage): string {
-  return `${d.file} bytes ${d.from}-${d.to}`;
+  return d.missing ? `${d.file} (missing)` : `${d.file} bytes ${d.from}-${d.to}`;
 }
 
 /** Merges overlapping or touching ranges of the same partition. */
@@ -53,10 +53,17 @@ export function mergeRanges(ranges: OffsetRange[]): OffsetRange[] {
 
 /** The message a refused start gives: what is damaged, which records, why no copy helps, and the way out. */
 export function refusal(damages: WalDamage[], lost: string[], s3: boolean): string {
-  const where = damages.map(describeDamage).join("; ");
+  const damaged = damages.filter((d) => !d.missing);
+  const missing = damages.filter((d) => d.missing);
   const what = lost.join(", ");
+  const found: string[] = [];
+  if (damaged.length) found.push(`${damaged.map(describeDamage).join("; ")} ${damaged.length === 1 ? "fails its" : "fail their"} checksums and intact entries follow (not a torn write)`);
+  if (missing.length) {
+    const files = missing.map((d) => d.file).join(", ");
+    found.push(`the segment file${missing.length === 1 ? ` ${files} is` : `s ${files} are`} missing (deleted or lost from the data dir: the next segment or the clean-shutdown mark names ${missing.length === 1 ? "it" : "them"})`);
+  }
   return (
-    `WAL corruption: ${where} ${damages.length === 1 ? "fails its" : "fail their"} checksums and intact entries follow (not a torn write). ` +
+    `WAL corruption: ${found.join("; ")}. ` +
     `Acknowledged records affected: ${what}. ` +
     (s3 ? "The S3 tier does not hold them. " : "No second copy holds them (no S3 tier, no standby). ") +
     "Restore the data dir from a backup, or start with --accept-data-loss to mark those offsets lost (consumers reading them get CORRUPT_MESSAGE) and serve the rest."
@@ -90,13 +97,13 @@ export function assessDamage(damages: WalDamage[], gaps: OffsetRange[], ctx: Dam
       }
       continue;
     }
-    // The damage hit the entries' lengths: any partition with no intact entry after it may have lost records from
-    // its last offset on (partitions with a later entry have their loss as a gap).
+    // The damage hit the entries' lengths (or the whole segment is missing): any partition with no intact entry after
+    // it may have lost records from its last offset on (partitions with a later entry have their loss as a gap).
     for (const p of ctx.partitions()) {
       const idx = p.index;
       const last = idx.end - 1;
       if (idx.length > 0 && (idx.seg[last]! > d.segment || (idx.seg[last]! === d.segment && idx.pos[last]! > d.from))) continue;
-      unknown.push({ topic: p.topic.meta.id, partition: p.id, start: p.nextOffset, end: p.nextOffset + maxRecordsIn(d.to - d.from) - 1 });
+      unknown.push({ topic: p.topic.meta.id, partition: p.id, start: p.nextOffset, end: p.nextOffset + maxRecordsIn(d.missing ? d.missing.capacity : d.to - d.from) - 1 });
     }
   }
   const restored: OffsetRange[] = [];
@@ -108,6 +115,6 @@ export function assessDamage(damages: WalDamage[], gaps: OffsetRange[], ctx: Dam
   }
   const isUnknown = (r: OffsetRange) => unknown.some((u) => u.topic === r.topic && u.partition === r.partition && r.end >= u.end);
   const describe = (r: OffsetRange) =>
-    isUnknown(r) ? `${ctx.name(r.topic)}-${r.partition} offsets from ${r.start} on (how many is unknown: the damage hit the entries' lengths)` : describeRange(r, ctx.name);
+    isUnknown(r) ? `${ctx.name(r.topic)}-${r.partition} offsets from ${r.start} on (how many is unknown: ${damages.some((d) => d.missing) ? "a missing segment held them, or none" : "the damage hit the entries' lengths"})` : describeRange(r, ctx.name);
   return { restored, lost, describe };
 }

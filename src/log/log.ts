@@ -56,6 +56,14 @@ export class ColdReadError extends Error {
   override name = "ColdReadError";
 }
 
+/** A partition's first entry in the WAL, when offsets before it are not accounted for by the log start. */
+interface Head {
+  p: Partition;
+  start: number;
+  end: number;
+  segment: number;
+}
+
 /** Kafka's producer.id.expiration.ms default. */
 const PRODUCER_ID_TTL_MS = 86_400_000;
 /** Every partition's leader epoch: one broker, always the leader. */
@@ -507,7 +515,8 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
   /** Rebuilds indexes, offsets and producer state from the WAL (after the metadata log was replayed). */
   async replayWal(opts: { acceptDataLoss?: boolean } = {}): Promise<{ entries: number; segments: number; truncatedBytes: number; cleanShutdown: boolean }> {
     const gaps: OffsetRange[] = [];
-    const stats = await this.wal.replay((e) => this.replayEntry(e, gaps), this.walSkips);
+    const heads: Head[] = [];
+    const stats = await this.wal.replay((e) => this.replayEntry(e, gaps, heads), this.walSkips);
     const now = Date.now();
     for (const p of this.partitions()) {
       if (p.nextOffset < p.logStartOffset) p.nextOffset = p.logStartOffset;
@@ -524,7 +533,8 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
         p.unflushedSince = p.unflushedBytes > 0 ? now : 0;
       }
     }
-    if (stats.damages.length) await this.recoverDamage(stats.damages, gaps, opts.acceptDataLoss ?? false);
+    const damages = this.missingSegments(stats.damages, gaps, heads);
+    if (damages.length) await this.recoverDamage(damages, gaps, opts.acceptDataLoss ?? false);
     else for (const g of gaps) this.logger.warn(`WAL replay: ${this.topics.get(g.topic)?.partitions[g.partition]} has no batch for offsets ${g.start}-${g.end}, though no damage was found`);
     for (const p of this.partitions()) {
       // Lost offsets were acknowledged once: new records never get them again.
@@ -534,7 +544,7 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     return stats;
   }
 
-  private replayEntry(e: ReplayedEntry, gaps: OffsetRange[]): void {
+  private replayEntry(e: ReplayedEntry, gaps: OffsetRange[], heads: Head[]): void {
     const p = this.topics.get(e.topicId)?.partitions[e.partition];
     if (!p) return; // topic deleted since
     const h = readBatchHeader(e.batch);
@@ -548,9 +558,43 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
     }
     // Consecutive entries of a partition follow each other; a gap between two is what damage in between took.
     if (p.index.length > 0 && e.baseOffset > p.nextOffset && !p.holeAt(p.nextOffset)) gaps.push({ topic: e.topicId, partition: e.partition, start: p.nextOffset, end: e.baseOffset - 1 });
+    // Before the first entry: the log start, or S3, or a segment that went (on purpose, or missing).
+    if (p.index.length === 0 && e.baseOffset > p.nextOffset && !holdsLogStart && !p.holeAt(p.nextOffset)) heads.push({ p, start: p.nextOffset, end: e.baseOffset - 1, segment: e.segment });
     p.index.push(e.baseOffset, last, h.maxTimestamp, e.segment, e.pos, e.batch.length, -1);
     p.nextOffset = last + 1;
     if (h.producerId >= 0) p.producers.replay(h, e.baseOffset, Date.now());
+  }
+
+  /**
+   * Missing WAL segment files (wal/recovery.ts) as damage: the partitions whose first entry comes after one lost
+   * what lies between their log start (or S3's end) and that entry, as a gap; those with no entry after it, from
+   * their last offset on (damage.ts). A segment only the oldest one left names may have gone on purpose (with S3 once
+   * flushed, or by --wal-max-disk-size after the log start moved past it): it is damage only where a partition's
+   * first entry does not follow on from its log start or S3. Returns the damages to assess.
+   */
+  private missingSegments(damages: WalDamage[], gaps: OffsetRange[], heads: Head[]): WalDamage[] {
+    const out: WalDamage[] = [];
+    for (const d of damages) {
+      if (!d.missing) {
+        out.push(d);
+        continue;
+      }
+      let found = false;
+      for (const h of heads) {
+        if (h.segment <= d.segment) continue;
+        const start = Math.max(h.start, h.p.logStartOffset, this.cold !== null ? this.cold.end(h.p) : 0);
+        if (start > h.end) continue;
+        gaps.push({ topic: h.p.topic.meta.id, partition: h.p.id, start, end: h.end });
+        found = true;
+      }
+      heads.splice(0, heads.length, ...heads.filter((h) => h.segment <= d.segment)); // one gap per partition
+      if (d.missing.belowOldest && (this.cold !== null || this.wal.dropsOldest)) {
+        if (!found) continue; // deleted on purpose: every partition follows on from its log start or S3
+        d.entries = []; // what it held is known from the gaps: the partitions with nothing after it lost nothing
+      }
+      out.push(d);
+    }
+    return out;
   }
 
   /**
@@ -586,6 +630,7 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
       recs.push({ type: "wal-skip", segment: d.segment, from: d.from, to: d.to });
     }
     await this.meta.append(...recs); // applied once durable: the holes, and offsets moved past them
+    this.wal.forgetMissing(damages.filter((d) => d.missing).map((d) => d.segment));
   }
 
   /** Wakes every waiting fetch, which answers at once from now on (shutdown). */

@@ -3,7 +3,9 @@
 // Segment file <20-digit segment id>.wal, preallocated (zero-filled) to its capacity:
 //   0   8   magic "KLITEWAL"
 //   8   u32 format version: 2 (1: entries without the group offset, written by klite before it; still read)
-//   12  u32 reserved (0)
+//   12  u32 link: the id of the segment written before this one, plus 1 (0: not recorded: the first segment, or
+//           written before klite recorded it). Segment ids may skip (a failed preparation used one up), so this is
+//           how replay knows a segment file is missing rather than never made (recovery.ts).
 //   16  entries back to back, then zeros up to the capacity (a zero length ends the segment)
 //
 // Entry, format 2 (big-endian):
@@ -33,11 +35,19 @@ export function segmentFileName(id: number): string {
   return `${String(id).padStart(20, "0")}.wal`;
 }
 
-export function writeSegmentHeader(b: Uint8Array, format = FORMAT): void {
+/** `after`: the segment written before this one (null: none, or not known). */
+export function writeSegmentHeader(b: Uint8Array, format = FORMAT, after: number | null = null): void {
   b.set(SEGMENT_MAGIC, 0);
   const dv = new DataView(b.buffer, b.byteOffset, SEGMENT_HEADER);
   dv.setUint32(8, format);
-  dv.setUint32(12, 0);
+  dv.setUint32(12, after !== null && after >= 0 && after < 0xffffffff ? after + 1 : 0);
+}
+
+/** The segment written before this one, as its header records it (null: not recorded). */
+export function segmentLink(b: Uint8Array): number | null {
+  if (b.length < SEGMENT_HEADER) return null;
+  const v = new DataView(b.buffer, b.byteOffset, SEGMENT_HEADER).getUint32(12);
+  return v === 0 ? null : v - 1;
 }
 
 /** The segment's format version (1 or 2), or 0 when its header is not a WAL header. */

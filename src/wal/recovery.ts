@@ -11,10 +11,18 @@
 //     past it). Acknowledged data may be in it. The caller (the log) decides: restored
 //     from a second copy, refused, or marked lost with --accept-data-loss.
 // The clean-shutdown mark is <wal>/closed (JSON {segment, end, seq}), written by close() and removed by replay.
-import { existsSync, readFileSync, readSync, openSync, closeSync, unlinkSync } from "node:fs";
+//
+// A segment file can also be gone altogether (deleted from the data dir between runs). Each segment's header names
+// the segment written before it (entry.ts), and the clean-shutdown mark names the last one: a named segment that is
+// not there is missing, and everything it held is damaged (what, the caller works out as for other corruption:
+// gaps in the partitions that go on after it, and from their last offset on for those that do not). A segment
+// named only by the oldest one left may also have been deleted on purpose (its data went to S3, or
+// --wal-max-disk-size dropped it and moved the log start): the caller knows, and checks the partitions' first
+// offsets against the log start and S3 instead.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileDurably } from "../meta/durable-file.ts";
-import { SEGMENT_HEADER, parseEntry, readUnverified, type ParsedEntry, type UnverifiedEntry } from "./entry.ts";
+import { SEGMENT_HEADER, parseEntry, readUnverified, segmentFileName, segmentFormat, writeSegmentHeader, type ParsedEntry, type UnverifiedEntry } from "./entry.ts";
 
 /** A damaged range of a segment. */
 export interface WalDamage {
@@ -27,6 +35,11 @@ export interface WalDamage {
   entries: UnverifiedEntry[] | null;
   /** Torn tail (cut) rather than corruption. */
   torn: boolean;
+  /**
+   * The whole segment file is missing (from = to = 0: nothing of it is known; entries null). `belowOldest`: only
+   * the oldest segment left names it, so it may have been deleted on purpose (see above).
+   */
+  missing?: { belowOldest: boolean; capacity: number };
 }
 
 export interface SegmentScan {
@@ -158,4 +171,36 @@ export function readClosedMark(dir: string): ClosedMark | null {
 export function clearClosedMark(dir: string): void {
   const path = join(dir, MARK);
   if (existsSync(path)) unlinkSync(path);
+}
+
+// --- missing segments -----------------------------------------------------------------------------------------
+
+/**
+ * Segments named (by a later segment's header, or by the clean-shutdown mark) but not on disk. `links`: every
+ * segment on disk and the one its header names as written before it. `capacity`: the largest a segment may be.
+ */
+export function missingSegments(dir: string, links: ReadonlyMap<number, number | null>, closed: ClosedMark | null, capacity: number): WalDamage[] {
+  let oldest = Infinity;
+  for (const id of links.keys()) oldest = Math.min(oldest, id);
+  const named = new Set<number>();
+  for (const [id, after] of links) if (after !== null && after < id && !links.has(after)) named.add(after);
+  if (closed && !links.has(closed.segment)) named.add(closed.segment);
+  return [...named]
+    .sort((a, b) => a - b)
+    .map((id) => ({ segment: id, file: join(dir, segmentFileName(id)), from: 0, to: 0, entries: null, torn: false, missing: { belowOldest: id < oldest, capacity } }));
+}
+
+/** Reads the segment header of an open segment file. */
+export function readHeader(fd: number): Uint8Array {
+  const h = new Uint8Array(SEGMENT_HEADER);
+  readSync(fd, h, 0, SEGMENT_HEADER, 0);
+  return h;
+}
+
+/** Rewrites which segment a segment file's header names as written before it (durably; its format kept). */
+export function relink(fd: number, after: number | null): void {
+  const h = readHeader(fd);
+  writeSegmentHeader(h, segmentFormat(h) || 2, after);
+  writeSync(fd, h, 0, SEGMENT_HEADER, 0);
+  fsyncSync(fd);
 }

@@ -16,8 +16,8 @@ import { open as openAsync, rename as renameAsync, unlink as unlinkAsync } from 
 import { join } from "node:path";
 import type { Logger } from "../logger.ts";
 import { ChunkPool, type Region } from "./chunk-pool.ts";
-import { ENTRY_HEADER, FORMAT, SEGMENT_HEADER, parseEntry, readUnverified, segmentFileName, segmentFormat, writeEntry, writeSegmentHeader } from "./entry.ts";
-import { clearClosedMark, couldBeTorn, readClosedMark, scanSegment, segmentHasData, writeClosedMark, type SegmentScan, type WalDamage } from "./recovery.ts";
+import { ENTRY_HEADER, FORMAT, SEGMENT_HEADER, parseEntry, readUnverified, segmentFileName, segmentFormat, segmentLink, writeEntry, writeSegmentHeader } from "./entry.ts";
+import { clearClosedMark, couldBeTorn, missingSegments, readClosedMark, readHeader, relink, scanSegment, segmentHasData, writeClosedMark, type SegmentScan, type WalDamage } from "./recovery.ts";
 
 export type { WalDamage } from "./recovery.ts";
 
@@ -32,7 +32,10 @@ export interface WalReplay {
   entries: number;
   segments: number;
   truncatedBytes: number;
-  /** Corruption found (torn tails are cut and not listed): the caller restores, refuses or accepts it. */
+  /**
+   * Corruption found (torn tails are cut and not listed), missing segment files included: the caller restores,
+   * refuses or accepts it.
+   */
   damages: WalDamage[];
   /** The WAL was closed cleanly last time. */
   cleanShutdown: boolean;
@@ -171,6 +174,8 @@ export class Wal<M> {
   private writePos = SEGMENT_HEADER;
   private nextSeq = 0;
   private nextSegmentId = 1;
+  /** The last segment replay found data in: the one a new segment follows when there is no current one. */
+  private replayedLast: number | null = null;
   private prepared: Promise<Segment> | null = null;
 
   private open: Group<M> | null = null;
@@ -243,6 +248,9 @@ export class Wal<M> {
     const damages: WalDamage[] = [];
     let last: { seg: Segment; end: number; format: number } | null = null;
     const empties: Segment[] = [];
+    /** Each segment on disk and the one its header names as written before it. */
+    const links = new Map<number, number | null>();
+    let capacity = this.opts.segmentMaxBytes;
     for (const f of files) {
       await new Promise((r) => setImmediate(r)); // let health probes through between segments
       const id = Number(f.slice(0, 20));
@@ -252,6 +260,8 @@ export class Wal<M> {
       const seg: Segment = { id, path, fd, capacity: fstatSync(fd).size };
       this.nextSegmentId = Math.max(this.nextSegmentId, id + 1);
       this.segments.set(id, seg);
+      links.set(id, segmentLink(buf));
+      capacity = Math.max(capacity, seg.capacity);
       let format = segmentFormat(buf);
       let scan: SegmentScan;
       if (format === 0) {
@@ -265,6 +275,7 @@ export class Wal<M> {
         writeSegmentHeader(header, format);
         writeSync(fd, header, 0, SEGMENT_HEADER, 0);
         fsyncSync(fd);
+        links.set(id, null); // which segment came before is not known any more
       } else {
         scan = scanSegment(buf, format, id, path, lastSeq);
       }
@@ -321,8 +332,18 @@ export class Wal<M> {
         empties.push(seg);
         continue;
       }
-      // An earlier "empty" segment followed by data: it was prepared but never used. Delete it.
-      for (const e of empties.splice(0)) this.deleteSegment(e);
+      // An earlier "empty" segment followed by data: it was prepared but never used. Delete it; a segment whose header
+      // names it names the one before it from now on (first, so that a missing segment stays found).
+      const unused = empties.splice(0);
+      if (unused.some((e) => e.id === links.get(id))) {
+        const before = links.get(unused[0]!.id) ?? null;
+        relink(fd, before);
+        links.set(id, before);
+      }
+      for (const e of unused) {
+        this.deleteSegment(e);
+        links.delete(e.id);
+      }
       last = { seg, end, format };
     }
     if (last) {
@@ -333,12 +354,24 @@ export class Wal<M> {
         this.opts.logger.info(`WAL: segment ${last.seg.id} is in format ${last.format}; new entries go to a new segment`);
       }
     }
+    // Segment files named but gone (recovery.ts): damage unless accepted before (--accept-data-loss). New segments
+    // and sequence numbers come after theirs.
+    for (const d of missingSegments(dir, links, closed, capacity)) {
+      this.nextSegmentId = Math.max(this.nextSegmentId, d.segment + 1);
+      if (skips.some((k) => k.segment === d.segment && k.from === 0 && k.to === 0)) {
+        this.opts.logger.warn(`WAL: segment file ${d.file} is missing; marked lost earlier (--accept-data-loss), passed over`);
+        continue;
+      }
+      damages.push(d);
+    }
+    if (closed && closed.seq > this.nextSeq) this.nextSeq = closed.seq;
+    this.replayedLast = last?.seg.id ?? null;
     // Keep one prepared empty segment for the next rotation (in this version's format); drop the rest.
     const spare = empties.shift();
     for (const e of empties) this.deleteSegment(e);
     if (spare) {
       const header = new Uint8Array(SEGMENT_HEADER);
-      writeSegmentHeader(header);
+      writeSegmentHeader(header, FORMAT, links.get(spare.id) ?? this.replayedLast);
       writeSync(spare.fd, header, 0, SEGMENT_HEADER, 0);
       if (this.current === null) {
         this.current = spare;
@@ -350,6 +383,22 @@ export class Wal<M> {
     this.tailPos = this.writePos;
     this.tailCapacity = this.current?.capacity ?? 0;
     return { entries, segments: files.length, truncatedBytes, damages, cleanShutdown: closed !== null };
+  }
+
+  /**
+   * Missing segments accepted as lost (--accept-data-loss, recorded durably): the segments whose headers name them
+   * name no segment before them from now on, so they are not found missing again.
+   */
+  forgetMissing(ids: readonly number[]): void {
+    for (const seg of this.segments.values()) {
+      const after = segmentLink(readHeader(seg.fd));
+      if (after !== null && ids.includes(after)) relink(seg.fd, null);
+    }
+  }
+
+  /** Whether old segments may be deleted with data not elsewhere (--wal-max-disk-size; the log start moves first). */
+  get dropsOldest(): boolean {
+    return this.opts.maxDiskBytes > 0;
   }
 
   /** Makes sure a current segment exists and the next one is being prepared. Call after replay. */
@@ -572,7 +621,8 @@ export class Wal<M> {
     const fh = await openAsync(tmp, "w+");
     try {
       const header = new Uint8Array(SEGMENT_HEADER);
-      writeSegmentHeader(header);
+      // It follows the segment being written now (the prepared one is always the next one used).
+      writeSegmentHeader(header, FORMAT, this.current?.id ?? this.replayedLast);
       await fh.write(header, 0, SEGMENT_HEADER, 0);
       // Flushed a few MiB at a time: one 64 MiB flush holds the device, and with it the fsync of every produce
       // waiting behind it.

@@ -4,7 +4,8 @@
 // starts, says so loudly, serves everything else, answers reads of the lost offsets with CORRUPT_MESSAGE (never a
 // silent skip) and never hands an acknowledged offset out again. (With S3: test/s3/corruption.test.ts.)
 import { afterEach, describe, expect, test } from "bun:test";
-import { basename } from "node:path";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { startBroker, type TestBroker } from "../helpers/broker.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 import { flip, walEntries, type StoredEntry } from "../helpers/disk.ts";
@@ -63,11 +64,11 @@ async function fetchAt(c: RawClient, topic: string, partition: number, offset: n
 }
 
 /** Reads a partition from 0 as a consumer would, seeking past each lost range it is told about; returns what it saw. */
-async function consume(port: number, topic: string, partition: number, lost: { start: number; end: number }[]) {
+async function consume(port: number, topic: string, partition: number, lost: { start: number; end: number }[], from = 0) {
   const c = await RawClient.connect(port);
   const seen: { key: string; offset: number }[] = [];
   const errors: number[] = [];
-  let offset = 0;
+  let offset = from;
   for (let guard = 0; guard < 10_000; guard++) {
     const f = await fetchAt(c, topic, partition, offset);
     if (f.errorCode === ErrorCode.CORRUPT_MESSAGE) {
@@ -188,4 +189,100 @@ describe("WAL corruption without a second copy", () => {
     expect((await fetchAt(c, "torn", 0, 0)).hw).toBe(57);
     c.close();
   }, 60_000);
+});
+
+// A segment file deleted from the data dir between runs: each segment's header names the one written before it and
+// the clean-shutdown mark names the last, so a missing one is found like any other damage to acknowledged data.
+describe("a missing WAL segment file without a second copy", () => {
+  const SMALL = { walSegmentMaxBytes: 64 * 1024 };
+
+  /** 1200 batches of 3 records into one partition over a dozen 64 KiB segments, stopped cleanly. */
+  async function filled(topic: string) {
+    const b = await broker(SMALL);
+    const acked = await fill(b, topic, 1, 1200);
+    cleanup.push(() => b.cleanup());
+    await b.stop();
+    const entries = walEntries(b.dataDir);
+    const segments = [...new Set(entries.map((e) => e.segment))];
+    expect(segments.length).toBeGreaterThan(5);
+    /** The offsets a segment's entries held. */
+    const held = (segment: number) => {
+      const es = entries.filter((e) => e.segment === segment);
+      return { file: es[0]!.file, start: es[0]!.baseOffset, end: es.at(-1)!.baseOffset + 2 };
+    };
+    return { dataDir: b.dataDir, acked, segments, held };
+  }
+
+  test("one from the middle: refused naming the file and the offsets; --accept-data-loss marks them lost, never handed out again", async () => {
+    const { dataDir, acked, segments, held } = await filled("gone");
+    const { file, start, end } = held(segments[2]!);
+    rmSync(file);
+    const err = await startBroker({ dataDir, ...SMALL }).then(() => null, (x: Error) => x);
+    expect(err?.name).toBe("DataLossError");
+    expect(err?.message).toContain(`${basename(file)} is missing`);
+    expect(err?.message).toContain(`gone-0 offsets ${start}-${end}`);
+    expect(err?.message).toContain("No second copy");
+    expect(err?.message).toContain("--accept-data-loss");
+
+    let b = await broker({ dataDir, ...SMALL, acceptDataLoss: true });
+    const { seen, errors } = await consume(b.port, "gone", 0, [{ start, end }]);
+    expect(errors).toEqual([start]); // reading across the hole is an error, not a skip
+    expect(seen).toEqual([...acked].filter(([, w]) => w.o < start || w.o > end).map(([k, w]) => ({ key: k, offset: w.o })));
+    const c = await RawClient.connect(b.port);
+    const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: "gone", partitionData: [{ index: 0, records: buildBatch([{ key: enc.encode("new"), value: enc.encode("v") }]) }] }] });
+    expect(r.responses[0].partitionResponses[0].baseOffset).toBe(3600n);
+    c.close();
+    await b.stop();
+    // Accepted for good: the next start needs no flag, and the range stays lost.
+    b = await broker({ dataDir, ...SMALL });
+    expect((await consume(b.port, "gone", 0, [{ start, end }])).errors).toEqual([start]);
+  }, 90_000);
+
+  test("the newest, after a clean shutdown and after a crash: refused, from the partition's last intact offset on", async () => {
+    const { dataDir, segments, held } = await filled("newest");
+    const { file, start } = held(segments.at(-1)!);
+    const copy = readFileSync(file);
+    rmSync(file);
+    const named = `newest-0 offsets from ${start} on`;
+    await expect(startBroker({ dataDir, ...SMALL })).rejects.toThrow(named); // the clean-shutdown mark names it
+    writeFileSync(file, copy);
+    rmSync(join(dataDir, "wal", "closed")); // as a crash leaves it: the prepared next segment names it
+    rmSync(file);
+    const err = await startBroker({ dataDir, ...SMALL }).then(() => null, (x: Error) => x);
+    expect(err?.message).toContain(`${basename(file)} is missing`);
+    expect(err?.message).toContain(named);
+    const b = await broker({ dataDir, ...SMALL, acceptDataLoss: true });
+    const c = await RawClient.connect(b.port);
+    expect((await fetchAt(c, "newest", 0, start)).errorCode).toBe(ErrorCode.CORRUPT_MESSAGE);
+    const before = await fetchAt(c, "newest", 0, start - 3);
+    expect(before.keys.map((k) => k.offset)).toEqual([start - 3, start - 2, start - 1]);
+    const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: "newest", partitionData: [{ index: 0, records: buildBatch([{ key: enc.encode("new"), value: enc.encode("v") }]) }] }] });
+    expect(Number(r.responses[0].partitionResponses[0].baseOffset)).toBeGreaterThanOrEqual(3600); // never an acknowledged offset again
+    c.close();
+  }, 90_000);
+
+  test("the oldest, with nothing that deletes segments (no S3, no --wal-max-disk-size): refused", async () => {
+    const { dataDir, segments, held } = await filled("oldest");
+    const { file, end } = held(segments[0]!);
+    rmSync(file);
+    const err = await startBroker({ dataDir, ...SMALL }).then(() => null, (x: Error) => x);
+    expect(err?.message).toContain(`${basename(file)} is missing`);
+    expect(err?.message).toContain(`oldest-0 offsets 0-${end}`);
+  }, 90_000);
+
+  test("segments --wal-max-disk-size dropped are not taken for missing ones", async () => {
+    const limits = { ...SMALL, walMaxDiskSize: 320 * 1024 };
+    let b = await broker(limits);
+    const acked = await fill(b, "dropped", 1, 1200);
+    cleanup.push(() => b.cleanup());
+    await b.stop();
+    const logStart = walEntries(b.dataDir)[0]!.baseOffset;
+    expect(logStart).toBeGreaterThan(0); // the oldest went
+    b = await broker({ dataDir: b.dataDir, ...limits });
+    const { seen, errors } = await consume(b.port, "dropped", 0, [], logStart);
+    expect(errors).toEqual([]);
+    expect(seen[0]!.offset).toBe(logStart);
+    expect(seen.every((k) => acked.get(k.key)!.o === k.offset)).toBe(true);
+    expect(seen.at(-1)!.offset).toBe(3599);
+  }, 90_000);
 });

@@ -35,10 +35,19 @@ async function fill(port: number, topic: string, partitions: number, n: number):
   return acked;
 }
 
+/** One Fetch of one partition from `offset`: its error code and records. */
+async function fetchOne(c: RawClient, topic: string, offset: number, maxBytes = 1 << 20) {
+  const f = await c.request(1, 12, {
+    replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+    topics: [{ topic, partitions: [{ partition: 0, fetchOffset: BigInt(offset), partitionMaxBytes: maxBytes, currentLeaderEpoch: -1, logStartOffset: -1n }] }], forgottenTopicsData: [], rackId: "",
+  });
+  return f.responses[0].partitions[0];
+}
+
 describeWithPeer(MINIO_PEER_NAME, peer, () => {
   beforeAll(async () => {
     server = await startMinio();
-    for (const b of ["repair", "unflushed", "meta", "objects"]) await server.createBucket(b);
+    for (const b of ["repair", "unflushed", "meta", "objects", "missing-held", "missing-pending"]) await server.createBucket(b);
   }, 120_000);
   afterAll(async () => {
     for (const f of cleanup.reverse()) await f();
@@ -81,12 +90,92 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
       const b = await startBroker({ dataDir, acceptDataLoss: true, ...s3Overrides(server, "unflushed") });
       cleanup.push(() => b.stop());
       const c = await RawClient.connect(b.port);
-      const f = await c.request(1, 12, {
-        replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
-        topics: [{ topic: "pending", partitions: [{ partition: 0, fetchOffset: BigInt(victim.baseOffset), partitionMaxBytes: 1 << 20, currentLeaderEpoch: -1, logStartOffset: -1n }] }], forgottenTopicsData: [], rackId: "",
-      });
-      expect(f.responses[0].partitions[0].errorCode).toBe(2); // CORRUPT_MESSAGE
+      expect((await fetchOne(c, "pending", victim.baseOffset)).errorCode).toBe(2); // CORRUPT_MESSAGE
       c.close();
+    }, 90_000);
+  });
+
+  describe("a missing WAL segment file", () => {
+    const SMALL = ["--wal-segment-max-bytes", "64KiB"];
+    const big = "v".repeat(500);
+
+    /** Produces batches of 2 records; returns what was acknowledged. */
+    async function produce(c: RawClient, topic: string, partition: number, n: number, acked: Map<string, { p: number; o: number }>) {
+      for (let i = 0; i < n; i++) {
+        const keys = [0, 1].map((k) => `${topic}-${partition}-${acked.size}-${k}`);
+        const r = await c.request(0, 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: partition, records: buildBatch(keys.map((k) => ({ key: enc.encode(k), value: enc.encode(big) }))) }] }] });
+        const pr = r.responses[0].partitionResponses[0];
+        expect(pr.errorCode).toBe(0);
+        keys.forEach((k, j) => acked.set(k, { p: partition, o: Number(pr.baseOffset) + j }));
+      }
+    }
+
+    async function lastTiered(c: RawClient, topic: string, partition: number): Promise<number> {
+      const r = await c.request(2, 9, { replicaId: -1, isolationLevel: 0, topics: [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -5n }] }] });
+      return Number(r.topics[0].partitions[0].offset);
+    }
+
+    test("one whose records S3 holds: the broker starts, and every acknowledged record reads back (those from S3)", async () => {
+      const dataDir = tempDir();
+      cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      // Partition 1's one early batch stays unflushed (an hour), so the WAL keeps every segment after it; partition 0
+      // goes to S3 in 16 KiB objects as it fills them.
+      const spawned = await spawnBroker({ dataDir, args: [...s3Flags(server, "missing-held"), ...SMALL, "--s3-flush-interval", "1h", "--s3-target-object-size", "16KiB"], env: server.env });
+      cleanup.push(() => spawned.kill("SIGKILL"));
+      const c = await RawClient.connect(spawned.port);
+      const cr = await c.request(19, 7, { topics: [{ name: "held", numPartitions: 2, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000 });
+      expect(cr.topics[0].errorCode).toBe(0);
+      const acked = new Map<string, { p: number; o: number }>();
+      await produce(c, "held", 1, 1, acked);
+      await produce(c, "held", 0, 600, acked);
+      await produce(c, "held", 1, 1, acked); // partition 1 goes on after the segment that will go missing
+      await waitFor(async () => (await lastTiered(c, "held", 0)) >= 1000, "partition 0 mostly in S3", 30_000);
+      const tiered = await lastTiered(c, "held", 0);
+      c.close();
+      process.kill(spawned.pid, "SIGKILL");
+      await spawned.exited;
+      const entries = walEntries(dataDir);
+      const segments = [...new Set(entries.map((e) => e.segment))];
+      const victim = segments.find((s) => s > segments[0]! && entries.filter((e) => e.segment === s).every((e) => e.partition === 0 && e.baseOffset + 1 <= tiered))!;
+      expect(victim).toBeDefined();
+      rmSync(entries.find((e) => e.segment === victim)!.file);
+      const b = await startBroker({ dataDir, walSegmentMaxBytes: 64 << 10, ...s3Overrides(server, "missing-held", { flushIntervalMs: 3_600_000, targetObjectSize: 16 << 10 }) });
+      cleanup.push(() => b.stop());
+      expect(await keyPositions(b.port, "held")).toEqual(acked);
+    }, 90_000);
+
+    test("one S3 does not hold yet (kill -9 before the flush): refused, naming the file, the offsets and S3; --accept-data-loss marks them lost", async () => {
+      const dataDir = tempDir();
+      cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+      const spawned = await spawnBroker({ dataDir, args: [...s3Flags(server, "missing-pending"), ...SMALL, "--s3-flush-interval", "10m"], env: server.env });
+      cleanup.push(() => spawned.kill("SIGKILL"));
+      const c = await RawClient.connect(spawned.port);
+      const cr = await c.request(19, 7, { topics: [{ name: "pending", numPartitions: 1, replicationFactor: 1, assignments: [], configs: [] }], timeoutMs: 5000 });
+      expect(cr.topics[0].errorCode).toBe(0);
+      await produce(c, "pending", 0, 300, new Map());
+      c.close();
+      process.kill(spawned.pid, "SIGKILL");
+      await spawned.exited;
+      const entries = walEntries(dataDir);
+      const segments = [...new Set(entries.map((e) => e.segment))];
+      expect(segments.length).toBeGreaterThan(3);
+      const lost = entries.filter((e) => e.segment === segments[1]);
+      const [start, end] = [lost[0]!.baseOffset, lost.at(-1)!.baseOffset + 1];
+      rmSync(lost[0]!.file);
+      const s3 = s3Overrides(server, "missing-pending");
+      const err = await startBroker({ dataDir, walSegmentMaxBytes: 64 << 10, ...s3 }).then(() => null, (e: Error) => e);
+      expect(err?.name).toBe("DataLossError");
+      expect(err?.message).toContain(`${basename(lost[0]!.file)} is missing`);
+      expect(err?.message).toContain(`pending-0 offsets ${start}-${end}`);
+      expect(err?.message).toContain("The S3 tier does not hold them");
+      const b = await startBroker({ dataDir, walSegmentMaxBytes: 64 << 10, acceptDataLoss: true, ...s3 });
+      cleanup.push(() => b.stop());
+      const r = await RawClient.connect(b.port);
+      const fetch = (offset: number) => fetchOne(r, "pending", offset);
+      expect((await fetch(start)).errorCode).toBe(2); // CORRUPT_MESSAGE
+      expect((await fetch(end + 1)).errorCode).toBe(0);
+      expect([...batches((await fetch(end + 1)).records)][0]!.baseOffset).toBe(end + 1);
+      r.close();
     }, 90_000);
   });
 
@@ -125,13 +214,7 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
     const again = await startBroker({ dataDir: fresh, clusterId, ...s3Overrides(server, "objects") });
     cleanup.push(() => again.stop());
     const c = await RawClient.connect(again.port);
-    const fetch = async (offset: number) => {
-      const f = await c.request(1, 12, {
-        replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
-        topics: [{ topic: "rot", partitions: [{ partition: 0, fetchOffset: BigInt(offset), partitionMaxBytes: 4096, currentLeaderEpoch: -1, logStartOffset: -1n }] }], forgottenTopicsData: [], rackId: "",
-      });
-      return f.responses[0].partitions[0];
-    };
+    const fetch = (offset: number) => fetchOne(c, "rot", offset, 4096);
     const bad = footer.base[victim]!;
     expect((await fetch(bad)).errorCode).toBe(2); // CORRUPT_MESSAGE
     const before = await fetch(0);

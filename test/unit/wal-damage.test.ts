@@ -3,10 +3,11 @@
 // shutdown's end, a zeroed length in the middle) is corruption, reported with what the damaged entries held, and the
 // intact entries after it are still replayed (issue 12 cases 7 and 8 at the WAL's level).
 import { afterEach, describe, expect, test } from "bun:test";
-import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Wal, WalEntry } from "../../src/wal/wal.ts";
 import { SEGMENT_HEADER, segmentFileName } from "../../src/wal/entry.ts";
+import { relink } from "../../src/wal/recovery.ts";
 import { crc32c } from "../../src/protocol/crc32c.ts";
 import { buildBatch, setBaseOffset } from "../../src/protocol/records.ts";
 import { silentLogger } from "../../src/logger.ts";
@@ -193,5 +194,60 @@ describe("format 1 segments (written before group offsets)", () => {
     await wal.close();
     expect(readdirSync(dir).filter((f) => f.endsWith(".wal")).length).toBeGreaterThanOrEqual(2);
     expect((await replay(dir)).seen).toEqual([0, 1, 2, 3]);
+  });
+});
+
+describe("missing segment files: each segment's header names the one written before it", () => {
+  test("a segment gone from the middle is reported as missing; once accepted (a skip) it is passed over", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const { es } = await fill(dir, 60, 5, { size: 500 });
+    const victim = es[150]!.segment;
+    expect(victim).toBeGreaterThan(es[0]!.segment);
+    expect(victim).toBeLessThan(es.at(-1)!.segment);
+    rmSync(segPath(dir, victim));
+    const { seen, stats } = await replay(dir);
+    expect(seen).toEqual(es.filter((e) => e.segment !== victim).map((e) => e.baseOffset / 2));
+    expect(stats.damages).toEqual([expect.objectContaining({ segment: victim, file: segPath(dir, victim), missing: { belowOldest: false, capacity: 64 * 1024 }, entries: null })]);
+    const wal = newWal(dir);
+    const again = await wal.replay(() => {}, [{ segment: victim, from: 0, to: 0 }]);
+    await wal.close();
+    expect(again.damages).toEqual([]);
+  });
+
+  test("a failed segment preparation leaves a gap in the ids, not a missing segment", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const { es } = await fill(dir, 60, 5, { size: 500 });
+    // As when preparing the segment after `k` failed once it had taken its id: every later segment one id up, each
+    // naming the one really written before it.
+    const k = es[100]!.segment;
+    const later = readdirSync(dir).filter((f) => f.endsWith(".wal")).map((f) => Number(f.slice(0, 20))).filter((id) => id > k).sort((a, b) => b - a);
+    for (const id of later) {
+      renameSync(segPath(dir, id), segPath(dir, id + 1));
+      const fd = openSync(segPath(dir, id + 1), "r+");
+      relink(fd, id === k + 1 ? k : id);
+      closeSync(fd);
+    }
+    const { seen, stats } = await replay(dir);
+    expect(stats.damages).toEqual([]);
+    expect(seen.length).toBe(es.length);
+  });
+
+  test("an empty segment left before data (an entry larger than a segment, first thing) is deleted without breaking the chain", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const wal = newWal(dir);
+    await wal.replay(() => {});
+    await wal.start();
+    await wal.append(new WalEntry(TOPIC, 0, 0, batch(0, 100 * 1024), "big")); // the first segment stays empty
+    await wal.close();
+    const before = readdirSync(dir).filter((f) => f.endsWith(".wal")).length;
+    const first = await replay(dir); // deletes the empty segment the grown one's header names
+    expect(first.stats.damages).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".wal")).length).toBe(before - 1);
+    const second = await replay(dir);
+    expect(second.stats.damages).toEqual([]);
+    expect(second.seen).toEqual([0]);
   });
 });
