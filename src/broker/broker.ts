@@ -23,6 +23,7 @@ import type { S3Tier } from "../s3/tier.ts";
 import type { ObjectStore } from "../s3/store.ts";
 import { makeStore, openBucket } from "./wiring-s3.ts";
 import { closeRooms, walDir, recover, type Rooms } from "./wiring-rooms.ts";
+import { recoverReplicated } from "./damaged-wal.ts";
 import { becomePrimary } from "./wiring-primary.ts";
 import { checkConditionalWrites, freshClusterId, leaseClusterId, ReplicatedNode, ReplicationStartError, type NodeState } from "./wiring-replication.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
@@ -146,7 +147,8 @@ export class Broker {
         }
       }
       let node: ReplicatedNode | null = null;
-      rooms = await recover(config, dataDir, bucket, props.clusterId, logger, memory);
+      // In a pair, WAL damage the peer holds is copied back from it (damaged-wal.ts).
+      rooms = replicated ? await recoverReplicated(config, dataDir, bucket!, props.clusterId, logger, memory) : await recover(config, dataDir, bucket, props.clusterId, logger, memory);
       state = { rooms, role: replicated ? "standby" : "primary", primary: null, peerOf: null, stopped: false, ready: false };
       if (!replicated) state.primary = becomePrimary(rooms, config, logger);
 
