@@ -66,7 +66,12 @@ interface Head {
 
 /** Kafka's producer.id.expiration.ms default. */
 const PRODUCER_ID_TTL_MS = 86_400_000;
-/** Every partition's leader epoch: one broker, always the leader. */
+/**
+ * Every partition's leader epoch: one broker, always the leader. In replicated mode too, across failovers: the new
+ * primary holds the very log the old one served (every record a consumer could read there was acknowledged by the
+ * standby, or the lease no longer listed it), so there is no truncation for a consumer's OffsetForLeaderEpoch check
+ * to find, and one epoch keeps Metadata, Fetch, ListOffsets, committed offsets and the batches' stamps consistent.
+ */
 export const LEADER_EPOCH = 0;
 
 export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<Partition>, Readable {

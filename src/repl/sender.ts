@@ -23,7 +23,8 @@
 //     it as soon as LIVE is acknowledged, so nothing written after LIVE may be acknowledged without it;
 //   - before that (no standby, or one catching up) a write is acknowledged on the local fsync alone, but only while
 //     the lease lists no standby as in sync (else the lease is rewritten first, as when detaching);
-//   - nothing at all once the lease is no longer valid (its validity is judged at the acknowledgement), and nothing
+//   - nothing at all once the lease is no longer valid (judged at the standby's ACK; a write started then fails as a
+//     write, so it is not kept or read here either), and nothing
 //     once this sender stopped (demotion, or after the lease was released): it stays installed as the WAL's and the
 //     metadata log's replicator and fails every later write's acknowledgement with ReplicationError, so a group
 //     appended before the demotion and written after it is never acknowledged on the local fsync alone.
@@ -31,7 +32,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "../logger.ts";
 import type { HeldLease } from "../lease/lease.ts";
 import { encodeMetaRecord, type MetadataLog, type RecordReplicator } from "../meta/metadata-log.ts";
-import { ReplicationError, type GroupReplicator, type Wal, type WalCursor } from "../wal/wal.ts";
+import { ReplicationError, WalError, type GroupReplicator, type Wal, type WalCursor } from "../wal/wal.ts";
 import type { Partition } from "../log/partition.ts";
 import { FrameType, json, unjson, type Frame } from "./frames.ts";
 import type { Link } from "./link.ts";
@@ -146,7 +147,9 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
 
   written(bytes: Uint8Array, firstSeq?: number): Promise<void> | null {
     if (this.stopped) return refused(new ReplicationError("this node is no longer primary"));
-    if (!this.lease.valid()) return refused(new ReplicationError("the lease was not renewed in time; this node is stepping down"));
+    // Failed as a write (not ReplicationError): the group is not kept, so no consumer reads it from this node either
+    // (the standby does not get it, and may be taking over now).
+    if (!this.lease.valid()) return refused(new WalError("the lease was not renewed in time; this node is stepping down"));
     const s = this.session;
     const isWal = firstSeq !== undefined;
     let ack: Promise<void> | null = null;

@@ -1,7 +1,9 @@
 // Replicated mode with two brokers in this process and a real MinIO: the first node becomes primary, the second a
 // standby that answers clients "not here" and holds every acknowledged record (written through its own WAL with the
 // primary's sequence numbers); the standby becomes in sync and is listed in the lease; a graceful stop of the primary
-// hands over to the standby, which serves every acknowledged record and goes on taking produce.
+// hands over to the standby, which serves every acknowledged record, keeps the partition's leader epoch (Metadata and
+// OffsetForLeaderEpoch answer as before, so a consumer validating its position after the change carries on), and
+// goes on taking produce.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { Broker } from "../../src/broker/broker.ts";
@@ -53,6 +55,21 @@ async function produce(port: number, topic: string, keys: string[]): Promise<{ e
   }
 }
 
+/** What a Java consumer looks at after a leader change: the partition's leader epoch in Metadata, and the end offset of
+ * the epoch it last saw (OffsetForLeaderEpoch, KIP-320), which must not be below its position. */
+async function leaderEpochView(port: number, topic: string, epochSeen: number): Promise<{ metadataEpoch: number; errorCode: number; endOffset: bigint }> {
+  const c = await RawClient.connect(port);
+  try {
+    const md = await c.request(3, 9, { topics: [{ name: topic }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    const metadataEpoch = md.topics[0].partitions[0].leaderEpoch as number;
+    const r = await c.request(23, 4, { replicaId: -1, topics: [{ topic, partitions: [{ partition: 0, currentLeaderEpoch: metadataEpoch, leaderEpoch: epochSeen }] }] });
+    const p = r.topics[0].partitions[0];
+    return { metadataEpoch, errorCode: p.errorCode, endOffset: p.endOffset };
+  } finally {
+    c.close();
+  }
+}
+
 const peerResult = await minio();
 describeWithPeer(MINIO_PEER_NAME, peerResult, () => {
   let server: MinioServer;
@@ -91,8 +108,15 @@ describeWithPeer(MINIO_PEER_NAME, peerResult, () => {
     const standbyAnswer = await produce(b.address.port, "orders", ["y"]);
     expect(standbyAnswer.errorCode).toBe(ErrorCode.NOT_LEADER_OR_FOLLOWER);
 
+    const before = await leaderEpochView(a.address.port, "orders", 0);
+    expect(before).toEqual({ metadataEpoch: before.metadataEpoch, errorCode: 0, endOffset: 40n });
+
     await a.stop();
     await until("b is primary", () => b.role === "primary", 10_000);
+    // The partition keeps its leader epoch across the failover (the new primary holds the same log), so a consumer
+    // that saw epoch E at position 40 is told epoch E ends at 40 or later: no truncation, no reset.
+    const view = await leaderEpochView(b.address.port, "orders", before.metadataEpoch);
+    expect(view).toEqual({ metadataEpoch: before.metadataEpoch, errorCode: 0, endOffset: 40n });
     const records = await readTopic(b.address.port, "orders");
     expect(records.get(0)!.map((r) => new TextDecoder().decode(r.key!))).toEqual(Array.from({ length: 20 }, (_, i) => [`k${i}-1`, `k${i}-2`]).flat());
     const after = await produce(b.address.port, "orders", ["after"]);
