@@ -1,7 +1,9 @@
 // The primary's side of the replication stream: one standby at a time connects (mutual TLS, link.ts), says what it
 // holds (HELLO), and gets the metadata snapshot, then every WAL entry from where it stands (backfill: read back from
 // the WAL files), then the live stream: each group-committed WAL group and each metadata-log write as it is written
-// (frames.ts). It is "in sync" once it has acknowledged the LIVE frame: from then on every acknowledgement waits for
+// (frames.ts). LIVE is sent once the backfill was read to the end and the standby has acknowledged all but LIVE_LAG of
+// it (so the acknowledgements that wait for it from then on do not wait for the tail of a long backfill). It is "in
+// sync" once it has acknowledged the LIVE frame: from then on every acknowledgement waits for
 // its fsync too (the WAL's and metadata log's replicator ports; run in parallel with the local fsync), and the lease
 // lists it, so it may take over.
 //
@@ -64,6 +66,8 @@ export interface SenderOptions {
 
 const BACKFILL_CHUNK = 1 << 20;
 const BACKFILL_QUEUE = 8 << 20;
+/** LIVE is sent once the standby has acknowledged all but this much of the backfill. */
+const LIVE_LAG = 1 << 20;
 const PING_MS = 1000;
 
 type State = "hello" | "catching-up" | "live-pending" | "in-sync";
@@ -87,7 +91,16 @@ class Session {
   /** Send times of frames not yet acknowledged: seq → monotonic ms. */
   readonly unacked = new Map<number, number>();
   lastSent = performance.now();
+  /** Backfill frames the standby has not acknowledged yet, and their bytes. */
+  readonly backfilled: { seq: number; bytes: number }[] = [];
+  backfillBytes = 0;
   constructor(readonly link: Link) {}
+
+  /** Bytes of backfill sent and not yet acknowledged. */
+  backfillLag(): number {
+    while (this.backfilled.length && this.backfilled[0]!.seq <= this.acked) this.backfillBytes -= this.backfilled.shift()!.bytes;
+    return this.backfillBytes;
+  }
 }
 
 export class ReplicationSender implements GroupReplicator, RecordReplicator {
@@ -234,13 +247,20 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
       // Synchronous from the read to the switch: a group written after the last read is streamed live.
       const raw = this.wal.readRaw(s.cursor!, BACKFILL_CHUNK);
       if (raw === null) return this.detach(s, "the WAL segment being streamed was deleted; starting over");
+      if (raw.length === 0 && s.backfillLag() > LIVE_LAG) {
+        // Everything was read, but the standby is still applying much of it: LIVE only once it is close, so the
+        // writes that wait for its ACK from LIVE on wait about one round trip, not for the tail of the backfill.
+        while (this.session === s && !s.link.closed && s.backfillLag() > LIVE_LAG) await Bun.sleep(5);
+        continue;
+      }
       if (raw.length === 0) {
         s.liveSeq = this.send(s, FrameType.LIVE);
         s.state = "live-pending";
         this.opts.logger.info(`replication: standby ${s.hello!.id} caught up (${bytes} bytes of WAL in ${Math.round(performance.now() - t0)} ms)`);
         return;
       }
-      this.send(s, FrameType.WAL, raw);
+      s.backfilled.push({ seq: this.send(s, FrameType.WAL, raw), bytes: raw.length });
+      s.backfillBytes += raw.length;
       bytes += raw.length;
       if (s.link.queuedBytes > BACKFILL_QUEUE) await s.link.drained();
       else await new Promise((r) => setImmediate(r)); // let produce and everything else through
