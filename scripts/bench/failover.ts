@@ -4,17 +4,21 @@
 //      is primary (switching to the other node on any error, as a client's metadata refresh would); the longest gap
 //      between two acknowledgements around each stop of the primary, for SIGTERM and for SIGKILL, --runs each,
 //      min / median / max beside the targets (graceful ≤ 2 s; crash ≤ lease duration + retry interval);
-//   2. what synchronous replication costs: `klite bench produce` (1 KiB records, acks=all, unlimited rate) at 1 and
-//      8 partitions against a replicated primary alone and with its standby in sync: records/s and p99 ack latency.
+//   2. what synchronous replication costs: `klite bench produce` (1 KiB records, acks=all) at 1 and 8 partitions
+//      against a replicated primary alone and with its standby in sync: records/s and p99 ack latency at an unlimited
+//      rate (where latency is mostly time queued in the producer), and p50/p99 ack latency at a fixed --rate (2,000
+//      records/s: what synchronous replication adds to each acknowledgement when the machine is not saturated).
+// The load average of the machine is printed before and after (it is shared).
 // Lease timings are klite's defaults (15 s / 5 s / 2 s) unless given. Figures from a shared machine are preliminary.
 //   scripts/bench/failover [--runs 10] [--lease-duration 15s] [--lease-renew-interval 5s] [--lease-retry-interval 2s]
-//                          [--duration 20s] [--quick: 3 runs, 10 s produce]
+//                          [--duration 20s] [--rate 2000] [--quick: 3 runs, 10 s produce]
 import { rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { parseDuration } from "../../src/config.ts";
 import { buildBatch } from "../../src/protocol/records.ts";
 import { ensureBinary } from "../../test/helpers/binary.ts";
 import { minio, startMinio } from "../../test/helpers/minio.ts";
-import { pair, primaryInSync, primaryOf, type Node } from "../../test/helpers/pair.ts";
+import { createTopic, pair, primaryInSync, primaryOf, type Node } from "../../test/helpers/pair.ts";
 import { RawClient } from "../../test/helpers/raw-client.ts";
 
 const argv = process.argv.slice(2);
@@ -82,21 +86,26 @@ class Prober {
   }
 }
 
-async function createTopic(port: number, name: string, partitions: number): Promise<void> {
-  const c = await RawClient.connect(port);
-  await c.request(19, 5, { topics: [{ name, numPartitions: partitions, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 10_000, validateOnly: false });
-  c.close();
+interface Produced {
+  rps: number;
+  p50: number;
+  p99: number;
 }
 
-async function benchProduce(binary: string, port: number, topic: string, partitions: number): Promise<{ rps: number; p99: number }> {
-  const p = Bun.spawn([binary, "bench", "produce", "--brokers", `127.0.0.1:${port}`, "--topic", topic, "--partitions", String(partitions), "--record-size", "1024", "--duration", DURATION, "--acks", "all", "--json"], { stdout: "pipe", stderr: "ignore" });
+async function benchProduce(binary: string, port: number, topic: string, partitions: number, rate = -1): Promise<Produced> {
+  const p = Bun.spawn([binary, "bench", "produce", "--brokers", `127.0.0.1:${port}`, "--topic", topic, "--partitions", String(partitions), "--record-size", "1024", "--duration", DURATION, "--acks", "all", "--throughput", String(rate), "--json"], { stdout: "pipe", stderr: "ignore" });
   const out = await new Response(p.stdout).text();
   await p.exited;
-  const j = JSON.parse(out) as { produce: { recordsPerSec: number; latencyMs: { p99: number } } };
-  return { rps: j.produce.recordsPerSec, p99: j.produce.latencyMs.p99 };
+  const j = JSON.parse(out) as { produce: { recordsPerSec: number; latencyMs: { p50: number; p99: number } } };
+  return { rps: j.produce.recordsPerSec, p50: j.produce.latencyMs.p50, p99: j.produce.latencyMs.p99 };
 }
 
+const load = () => loadavg().map((x) => x.toFixed(2)).join(" / ");
+const RATE = Number(arg("rate", "2000"));
+
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+/** An ack latency: tenths of a millisecond below 100 ms. */
+const lat = (ms: number) => (ms < 100 ? `${ms.toFixed(1)} ms` : fmt(ms));
 function stats(xs: number[]): string {
   const s = [...xs].sort((a, b) => a - b);
   return `min ${fmt(s[0]!)}, median ${fmt(s[Math.floor(s.length / 2)]!)}, max ${fmt(s.at(-1)!)}`;
@@ -107,6 +116,8 @@ if (!peer.ok) throw new Error(`MinIO is unavailable: ${peer.reason}`);
 const binary = await ensureBinary();
 const server = await startMinio();
 const nodes: Node[] = [];
+const loadBefore = load();
+say(`load average (1 / 5 / 15 min) at the start: ${loadBefore}`);
 try {
   // --- 1. unavailability --------------------------------------------------------------------------------------
   await server.createBucket("failover");
@@ -139,7 +150,7 @@ try {
   for (const n of nodes) await n.kill("SIGTERM");
 
   // --- 2. the cost of synchronous replication -----------------------------------------------------------------
-  const cost: { partitions: number; alone: { rps: number; p99: number }; replicated: { rps: number; p99: number } }[] = [];
+  const cost: { partitions: number; alone: Produced; replicated: Produced; aloneAtRate: Produced; replicatedAtRate: Produced }[] = [];
   for (const partitions of [1, 8]) {
     await server.createBucket(`cost-${partitions}`);
     const [x, y] = pair(server, `cost-${partitions}`, timings);
@@ -148,11 +159,15 @@ try {
     await primaryOf([x]);
     const alone = await benchProduce(binary, x.kafkaPort, "alone", partitions);
     say(`${partitions} partition(s), no standby: ${Math.round(alone.rps)} records/s, p99 ack ${alone.p99} ms`);
+    const aloneAtRate = await benchProduce(binary, x.kafkaPort, "alone-rate", partitions, RATE);
+    say(`${partitions} partition(s), no standby, ${RATE} records/s: p50 ack ${aloneAtRate.p50} ms, p99 ack ${aloneAtRate.p99} ms`);
     await y.start();
     await primaryInSync([x, y], 120_000);
     const replicated = await benchProduce(binary, x.kafkaPort, "replicated", partitions);
     say(`${partitions} partition(s), standby in sync: ${Math.round(replicated.rps)} records/s, p99 ack ${replicated.p99} ms`);
-    cost.push({ partitions, alone, replicated });
+    const replicatedAtRate = await benchProduce(binary, x.kafkaPort, "replicated-rate", partitions, RATE);
+    say(`${partitions} partition(s), standby in sync, ${RATE} records/s: p50 ack ${replicatedAtRate.p50} ms, p99 ack ${replicatedAtRate.p99} ms`);
+    cost.push({ partitions, alone, replicated, aloneAtRate, replicatedAtRate });
     await x.kill("SIGTERM");
     await y.kill("SIGTERM");
   }
@@ -167,7 +182,13 @@ try {
     "",
     "| produce 1 KiB, acks=all, unlimited | no standby | standby in sync | cost |",
     "|---|--:|--:|--:|",
-    ...cost.map((c) => `| ${c.partitions} partition${c.partitions > 1 ? "s" : ""} | ${Math.round(c.alone.rps).toLocaleString("en-US")} rec/s (p99 ack ${c.alone.p99} ms) | ${Math.round(c.replicated.rps).toLocaleString("en-US")} rec/s (p99 ack ${c.replicated.p99} ms) | ${(c.replicated.rps / c.alone.rps).toFixed(2)}× |`),
+    ...cost.map((c) => `| ${c.partitions} partition${c.partitions > 1 ? "s" : ""} | ${Math.round(c.alone.rps).toLocaleString("en-US")} rec/s (p99 ack ${lat(c.alone.p99)}) | ${Math.round(c.replicated.rps).toLocaleString("en-US")} rec/s (p99 ack ${lat(c.replicated.p99)}) | ${(c.replicated.rps / c.alone.rps).toFixed(2)}× |`),
+    "",
+    `| produce 1 KiB, acks=all, ${RATE.toLocaleString("en-US")} rec/s | no standby: p50 / p99 ack | standby in sync: p50 / p99 ack |`,
+    "|---|--:|--:|",
+    ...cost.map((c) => `| ${c.partitions} partition${c.partitions > 1 ? "s" : ""} | ${lat(c.aloneAtRate.p50)} / ${lat(c.aloneAtRate.p99)} | ${lat(c.replicatedAtRate.p50)} / ${lat(c.replicatedAtRate.p99)} |`),
+    "",
+    `Machine load average (1 / 5 / 15 min): ${loadBefore} at the start, ${load()} at the end.`,
   ];
   console.log(lines.join("\n"));
 } finally {
