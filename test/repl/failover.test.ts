@@ -6,7 +6,7 @@
 // carry on from its committed offsets (processing every offset below its last commit, and still committing after the
 // last failover).
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinary } from "../helpers/binary.ts";
 import { tempDir, waitFor } from "../helpers/broker.ts";
@@ -129,7 +129,12 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
           await waitFor(() => {
             for (const x of streamers) if (x.proc.exitCode !== null) throw new Error(`the ${x.name} streamer exited (${x.proc.exitCode}):\n${x.output().slice(-3000)}`);
             return streamers.every((x, i) => ackedLines(x.file).length >= before[i]! + n);
-          }, `${n} more acknowledged records from every producer ${what}`, 90_000);
+          }, `${n} more acknowledged records from every producer ${what}`, 90_000).catch(async (e: Error) => {
+            // Say which producer stalled, since when, and what the nodes were doing.
+            const state = streamers.map((x, i) => `${x.name}: ${ackedLines(x.file).length - before[i]!} more acks, the last ${existsSync(x.file) ? Math.round((Date.now() - statSync(x.file).mtimeMs) / 1000) : "?"} s ago`);
+            const roles = await Promise.all(nodes.map(async (x) => `${x.name} ${JSON.stringify(await x.replication())}`));
+            throw new Error(`${e.message} (${state.join("; ")}; ${roles.join("; ")})`);
+          });
         };
         const primaries: string[] = [];
         for (let kill = 1; kill <= KILLS; kill++) {
