@@ -112,14 +112,14 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
       all.push(...nodes);
       try {
         await Promise.all(nodes.map((n) => n.start()));
-        await primaryInSync(nodes, 30_000);
+        await primaryInSync(nodes);
         const ids = nodes.map((n) => /cluster\.id=(\S+)/.exec(readFileSync(join(n.dataDir, "meta.properties"), "utf8"))?.[1]);
         expect(ids[0]).toBeTruthy();
         expect(ids[1]).toBe(ids[0]!);
         for (const n of nodes) expect(n.output()).not.toMatch(/not taking part/);
         for (const n of nodes) expect(await n.kill("SIGTERM")).toBe(0);
         await Promise.all(nodes.map((n) => n.start()));
-        await primaryInSync(nodes, 30_000);
+        await primaryInSync(nodes);
       } catch (e) {
         process.stderr.write(dump(nodes));
         throw e;
