@@ -29,6 +29,23 @@ export function peerHolding(lease: LeaseBody | null, self: string, clusterId: st
   return { why: `this node held the lease last (epoch ${lease.epoch}) with no standby in sync, so the peer does not hold them either` };
 }
 
+/** A refused start or session restart because of WAL damage S3 does not hold (not metadata-log damage). */
+export function isWalDamage(e: unknown): e is DataLossError {
+  return e instanceof DataLossError && e.message.startsWith("WAL corruption");
+}
+
+/** Moves the damaged WAL aside (<data-dir>/wal.damaged-<time>, kept for a look); returns where it went. */
+export function setWalAside(dataDir: string): string {
+  const aside = join(dataDir, `wal.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  renameSync(walDir(dataDir), aside);
+  return aside;
+}
+
+/** The damage as recover() words it, without its advice to restore the data dir (the peer does that here). */
+export function damageFound(e: DataLossError): string {
+  return e.message.replace(/ Restore the data dir.*$/, "");
+}
+
 /** recover() for a node of a replicated pair: WAL damage the peer can make good is left to it (see above). */
 export async function recoverReplicated(config: Config, dataDir: string, bucket: Bucket, clusterId: string, logger: Logger, memory: MemoryPlan): Promise<Rooms> {
   try {
@@ -36,7 +53,7 @@ export async function recoverReplicated(config: Config, dataDir: string, bucket:
   } catch (e) {
     if (!(e instanceof DataLossError)) throw e;
     // Damage elsewhere (the metadata log) is as without a peer: accepted with the flag, else refused.
-    if (!e.message.startsWith("WAL corruption")) {
+    if (!isWalDamage(e)) {
       if (config.acceptDataLoss) return recover(config, dataDir, bucket, clusterId, logger, memory);
       throw e;
     }
@@ -47,12 +64,11 @@ export async function recoverReplicated(config: Config, dataDir: string, bucket:
       if (config.acceptDataLoss) return recover(config, dataDir, bucket, clusterId, logger, memory);
       throw new DataLossError(`${e.message} Replicated mode: ${holding.why}.`);
     }
-    const aside = join(dataDir, `wal.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-    renameSync(walDir(dataDir), aside);
+    const aside = setWalAside(dataDir);
     const term = readTerm(dataDir);
     writeTerm(dataDir, { ...term, primaryEpoch: null, token: null, synced: null });
     logger.error(
-      `${e.message.replace(/ Restore the data dir.*$/, "")} The peer ${holding.peer} holds them: this node starts as a standby with an empty WAL and ` +
+      `${damageFound(e)} The peer ${holding.peer} holds them: this node starts as a standby with an empty WAL and ` +
         `copies everything from the primary (a full resync); it will not take over the lease until that is done. The damaged WAL was moved to ${aside} (delete it once this node is in sync).`,
     );
     return recover(config, dataDir, bucket, clusterId, logger, memory);

@@ -35,6 +35,7 @@ import { ReplicationSender } from "../repl/sender.ts";
 import { readTerm, writeTerm, type Term } from "../repl/term.ts";
 import { closeRooms, recover, walDir, type Rooms } from "./wiring-rooms.ts";
 import { becomePrimary, type PrimaryRole } from "./wiring-primary.ts";
+import { damageFound, isWalDamage, setWalAside } from "./damaged-wal.ts";
 import type { Bucket } from "./wiring-s3.ts";
 import type { ObjectStore } from "../s3/store.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
@@ -258,7 +259,22 @@ export class ReplicatedNode {
       await closeRooms(state.rooms);
       if (full) rmSync(walDir(dataDir), { recursive: true, force: true });
       writeFileDurably(metaPath(dataDir), snapshot);
-      state.rooms = await recover(config, dataDir, bucket, clusterId, logger);
+      try {
+        // Never --accept-data-loss here: the primary holds whatever this node's WAL lost.
+        state.rooms = await recover({ ...config, acceptDataLoss: false }, dataDir, bucket, clusterId, logger);
+      } catch (e) {
+        if (full || !isWalDamage(e)) throw e;
+        // An incremental session over a WAL damaged since this node started (where S3 does not hold the records):
+        // as at start (damaged-wal.ts), the WAL goes aside and this node may not take over with it; the session ends
+        // and the next one, with no token, is a full copy from the primary.
+        const aside = setWalAside(dataDir);
+        this.term.primaryEpoch = null;
+        this.term.synced = null;
+        writeTerm(dataDir, this.term);
+        state.rooms = await recover(config, dataDir, bucket, clusterId, logger);
+        logger.error(`${damageFound(e)} The primary holds them: this node's WAL was moved to ${aside} (delete it once this node is in sync) and it asks the primary for a full copy; it will not take over the lease until that is done.`);
+        throw new Error("this node's WAL is damaged (moved aside): ending the session for a full one", { cause: e });
+      }
       this.term.token = token;
       writeTerm(dataDir, this.term);
     } finally {
@@ -337,7 +353,14 @@ export class ReplicatedNode {
     this.held = new HeldLease(this.lease, got, started, { durationMs: config.leaseDurationMs, renewIntervalMs: config.leaseRenewIntervalMs }, logger, (why) => {
       this.demote(why).catch((e: Error) => logger.error(`replication: stepping down did not finish cleanly (produce stays refused): ${e.message}`));
     });
-    this.sender = new ReplicationSender(state.rooms.wal, state.rooms.meta, this.held, { clusterId: this.d.clusterId, id: this.id, kafka: this.d.kafka, ackTimeoutMs: config.replicationAckTimeoutMs, logger });
+    this.sender = new ReplicationSender(state.rooms.wal, state.rooms.meta, this.held, {
+      clusterId: this.d.clusterId,
+      id: this.id,
+      kafka: this.d.kafka,
+      ackTimeoutMs: config.replicationAckTimeoutMs,
+      logger,
+      damagedEntry: (u, segment, batchPos) => state.rooms.log.damagedEntry(u, segment, batchPos),
+    });
     this.sender.start();
     state.primary = becomePrimary(state.rooms, config, logger);
     state.role = "primary";

@@ -15,7 +15,7 @@ import type { RawRecord } from "../meta/records.ts";
 import { LOG_RECORD_TYPES, decodeLogRecord, type LogRecord } from "./records.ts";
 import type { Logger } from "../logger.ts";
 import { ErrorCode } from "../protocol/errors.ts";
-import { CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
+import { batchIsIntact, CorruptBatchError, decodeRecords, readBatchHeader, setBaseOffset, setLogAppendTime, setMaxTimestamp, setPartitionLeaderEpoch, type BatchHeader, type Record } from "../protocol/records.ts";
 import { validateRecords, type RecordError } from "./validator.ts";
 import { hasCleanupPolicy } from "../meta/topic-configs.ts";
 import type { Uuid } from "../protocol/codec.ts";
@@ -164,6 +164,24 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
       last = this.wal.append(new Entry(p.topic.idBytes, p.id, e.baseOffset, batch, p), e.seq);
     }
     return last;
+  }
+
+  /**
+   * A damaged entry the replication backfill met in this node's WAL, by what its header still says (unverified) and
+   * where its batch is: "in-s3" when S3 holds all of its records (a standby reads them from there, as it does for
+   * what the WAL released), or the batch from this node's intact copy in memory when the index holds that very entry
+   * (same segment and position: the header is confirmed), else null (this node cannot give the standby those records).
+   */
+  damagedEntry(u: { topicId: string; partition: number; baseOffset: number; lastOffset: number }, segment: number, batchPos: number): "in-s3" | { topicId: Uint8Array; batch: Uint8Array } | null {
+    const p = this.topics.get(u.topicId)?.partitions[u.partition];
+    if (!p || p.deleted) return null;
+    const idx = p.index;
+    const slot = idx.find(u.baseOffset);
+    const confirmed = slot >= 0 && idx.base[slot] === u.baseOffset && idx.seg[slot] === segment && idx.pos[slot] === batchPos;
+    if (this.cold !== null && this.cold.end(p) > u.lastOffset) return "in-s3";
+    if (!confirmed) return null;
+    const copy = this.wal.cached(idx.chunk[slot]!, idx.pos[slot]!, idx.size[slot]!);
+    return copy !== null && batchIsIntact(copy, 0, copy.length) ? { topicId: p.topic.idBytes, batch: copy } : null;
   }
 
   /** Offsets the manifest says are in S3 count as flushed (a standby follows the primary's flushes this way). */

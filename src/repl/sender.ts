@@ -36,6 +36,7 @@ import type { HeldLease } from "../lease/lease.ts";
 import { encodeMetaRecord, type MetadataLog, type RecordReplicator } from "../meta/metadata-log.ts";
 import { ReplicationError, WalError, type GroupReplicator, type Wal, type WalCursor } from "../wal/wal.ts";
 import type { Partition } from "../log/partition.ts";
+import { ENTRY_HEADER, parseEntry, readUnverified, writeEntry } from "../wal/entry.ts";
 import { FrameType, json, unjson, type Frame } from "./frames.ts";
 import type { Link } from "./link.ts";
 import type { BrokerNode } from "../handlers/handler.ts";
@@ -56,7 +57,12 @@ export interface Welcome {
   primary: { id: string; kafka: BrokerNode };
 }
 
+/** What the node knows of a damaged WAL entry the backfill met (Log.damagedEntry). */
+export type DamagedEntryLookup = (u: { topicId: string; partition: number; baseOffset: number; lastOffset: number }, segment: number, batchPos: number) => "in-s3" | { topicId: Uint8Array; batch: Uint8Array } | null;
+
 export interface SenderOptions {
+  /** A damaged entry in this node's WAL: S3 holds it, or an intact copy is in memory, or neither (null). */
+  damagedEntry: DamagedEntryLookup;
   clusterId: string;
   id: string;
   kafka: BrokerNode;
@@ -69,6 +75,8 @@ const BACKFILL_QUEUE = 8 << 20;
 /** LIVE is sent once the standby has acknowledged all but this much of the backfill. */
 const LIVE_LAG = 1 << 20;
 const PING_MS = 1000;
+/** How often the backfill looks again at a damaged entry nothing could replace yet (an S3 flush may take it). */
+const DAMAGE_RETRY_MS = 1000;
 
 type State = "hello" | "catching-up" | "live-pending" | "in-sync";
 
@@ -110,6 +118,8 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
   private shrinking: Promise<void> | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private stopped = false;
+  /** Damaged WAL entries already reported ("segment:pos"): said once, not at every session. */
+  private readonly damageReported = new Set<string>();
   /** The standby as clients should know it (for Metadata), while one is attached. */
   peer: BrokerNode | null = null;
 
@@ -259,12 +269,74 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
         this.opts.logger.info(`replication: standby ${s.hello!.id} caught up (${bytes} bytes of WAL in ${Math.round(performance.now() - t0)} ms)`);
         return;
       }
-      s.backfilled.push({ seq: this.send(s, FrameType.WAL, raw), bytes: raw.length });
-      s.backfillBytes += raw.length;
+      const bad = firstDamaged(raw);
+      if (bad >= 0) {
+        // Send what is intact, then the damaged entry is replaced, skipped or waited on (never sent as it is: the
+        // standby would refuse it, reconnect and be sent it again, forever).
+        const at = { segment: s.cursor!.segment, pos: s.cursor!.pos - raw.length + bad };
+        if (bad > 0) this.sendBackfill(s, raw.subarray(0, bad));
+        bytes += bad;
+        s.cursor = { ...at };
+        const replaced = this.damaged(s, at, raw.subarray(bad));
+        if (replaced === null) {
+          await Bun.sleep(DAMAGE_RETRY_MS);
+          continue;
+        }
+        if (replaced.length) this.sendBackfill(s, replaced);
+        bytes += replaced.length;
+        continue;
+      }
+      this.sendBackfill(s, raw);
       bytes += raw.length;
       if (s.link.queuedBytes > BACKFILL_QUEUE) await s.link.drained();
       else await new Promise((r) => setImmediate(r)); // let produce and everything else through
     }
+  }
+
+  private sendBackfill(s: Session, raw: Uint8Array): void {
+    s.backfilled.push({ seq: this.send(s, FrameType.WAL, raw), bytes: raw.length });
+    s.backfillBytes += raw.length;
+  }
+
+  /**
+   * A damaged entry at `at` in this node's WAL (`rest`: its bytes and what follows): what to stream instead, with the
+   * cursor moved past it: nothing when S3 holds its records (the standby reads them from there, as the manifest in
+   * its snapshot and metadata says), the entry rebuilt from this node's intact copy in memory; or null when neither
+   * is possible yet (the cursor stays; looked at again in a second, as an S3 flush may take the records from memory).
+   * Each damaged entry is logged once.
+   */
+  private damaged(s: Session, at: { segment: number; pos: number }, rest: Uint8Array): Uint8Array | null {
+    const dv = new DataView(rest.buffer, rest.byteOffset, rest.byteLength);
+    const len = rest.length >= 4 ? dv.getUint32(0) : 0;
+    const u = len > 0 && 4 + len <= rest.length ? readUnverified(rest, dv, 0, 4 + len)?.[0] ?? null : null;
+    const where = `WAL segment ${at.segment} at byte ${at.pos}`;
+    const what = u ? `${where} (topic id ${u.topicId} partition ${u.partition} offsets ${u.baseOffset}-${u.lastOffset}, as its unverified header says)` : `${where} (its length is damaged, so which records it held is unknown)`;
+    const found = u ? this.opts.damagedEntry(u, at.segment, at.pos + ENTRY_HEADER) : null;
+    const key = `${at.segment}:${at.pos}`;
+    const once = (level: "warn" | "error", msg: string) => {
+      if (this.damageReported.has(key)) return;
+      this.damageReported.add(key);
+      this.opts.logger[level](`replication: ${msg}`);
+    };
+    if (found === null || !u) {
+      once("error", `the entry at ${what} is damaged on this node's disk and neither S3 nor this node's memory holds an intact copy: standby ${s.hello!.id} cannot be brought in sync past it (it stays connected and not in sync; acknowledgements go on without it; looked at again every second in case an S3 flush takes the records). Said once.`);
+      return null;
+    }
+    s.cursor = { segment: at.segment, pos: at.pos + 4 + len };
+    if (found === "in-s3") {
+      once("warn", `the entry at ${what} is damaged on this node's disk; S3 holds those records, so standby ${s.hello!.id} reads them from there (the entry is not streamed)`);
+      return new Uint8Array(0);
+    }
+    const seq = dv.getUint32(8) * 4294967296 + dv.getUint32(12);
+    if (seq < 1 || seq >= this.wal.nextSequence) {
+      once("error", `the entry at ${what} is damaged on this node's disk and its sequence number (${seq}) is too: standby ${s.hello!.id} cannot be brought in sync past it (it stays connected and not in sync; acknowledgements go on without it). Said once.`);
+      s.cursor = { ...at };
+      return null;
+    }
+    const out = new Uint8Array(ENTRY_HEADER + found.batch.length);
+    writeEntry(out, new DataView(out.buffer), 0, seq, found.topicId, u.partition, u.baseOffset, found.batch, 0);
+    once("warn", `the entry at ${what} is damaged on this node's disk; streamed to standby ${s.hello!.id} from this node's intact copy in memory`);
+    return out;
   }
 
   private acked(s: Session, seq: number): void {
@@ -372,6 +444,18 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
 function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
+}
+
+/** Byte position of the first entry in `raw` (entries back to back, entry.ts format) that does not parse intact; -1 if none. */
+function firstDamaged(raw: Uint8Array): number {
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  for (let pos = 0; pos < raw.length; ) {
+    const e = parseEntry(raw, dv, pos);
+    if (e === "end") return -1;
+    if (e === "corrupt") return pos;
+    pos = e.end;
+  }
+  return -1;
 }
 
 function refused(e: Error): Promise<void> {

@@ -806,7 +806,9 @@ export class Wal<M> {
 
   /**
    * Entries from the cursor on, as written (entry.ts format, at most maxBytes unless one entry is larger), moving the
-   * cursor past them; empty at the written end; null when the cursor's segment was deleted meanwhile.
+   * cursor past them; empty at the written end; null when the cursor's segment was deleted meanwhile. Checksums are
+   * not checked here (the caller parses what it gets); a first entry whose length is damaged comes back as the rest
+   * of the segment's written bytes.
    */
   readRaw(c: WalCursor, maxBytes: number): Uint8Array | null {
     for (;;) {
@@ -840,6 +842,9 @@ export class Wal<M> {
         if (len === 0 || o + 4 + len > got) break;
         o += 4 + len;
       }
+      // The first entry's length runs past what is written: damage (a written entry always fits). Returned as read,
+      // cursor moved past it, so the caller's parse finds it damaged at its position instead of taking it for the end.
+      if (o === 0 && got > 0) o = got;
       c.pos += o;
       return this.inCurrentFormat(s, buf.subarray(0, o));
     }

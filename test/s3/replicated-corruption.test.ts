@@ -69,7 +69,7 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
   beforeAll(async () => {
     await ensureBinary();
     server = await startMinio();
-    for (const b of ["dmg-standby", "dmg-primary", "dmg-alone"]) await server.createBucket(b);
+    for (const b of ["dmg-standby", "dmg-primary", "dmg-alone", "dmg-running", "dmg-session"]) await server.createBucket(b);
   }, 300_000);
   afterAll(async () => {
     for (const n of nodes) await n.kill();
@@ -103,6 +103,40 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
       await b.kill();
       expect(await primaryOf([a])).toBe(a);
       expect(await keyPositions(a.kafkaPort, "t")).toEqual(acked);
+    }, 240_000);
+  });
+
+  describe("a WAL damaged while the node runs, S3 not holding the records", () => {
+    test("the standby's, and it takes over: the restarted node is streamed the entry from the new primary's memory, not refused and resent forever", async () => {
+      const { a, b, acked } = await syncedPair("dmg-running");
+      const { start } = damage(b); // b runs on with an intact copy in memory
+      await a.kill();
+      expect(await primaryOf([b])).toBe(b);
+      await a.start();
+      expect(await primaryInSync([a, b], 90_000)).toBe(b);
+      const notes = b.output().match(/is damaged on this node's disk; streamed to standby node-a from this node's intact copy in memory/g) ?? [];
+      expect(notes.length).toBe(1);
+      expect(b.output()).toContain(`offsets ${start}-${start + 1}`);
+      expect(a.output()).not.toContain("corrupt WAL entry from the primary");
+      await b.kill();
+      expect(await primaryOf([a])).toBe(a);
+      expect(await keyPositions(a.kafkaPort, "t")).toEqual(acked);
+    }, 240_000);
+
+    test("the standby's, then an incremental session: it sets its WAL aside and is copied back in full, then takes over with every record", async () => {
+      const { a, b, acked } = await syncedPair("dmg-session");
+      damage(b);
+      // The session breaks (the frozen standby misses the ack timeout); it comes back with its token: incremental.
+      process.kill(b.proc!.pid, "SIGSTOP");
+      await until("the primary detaching the frozen standby", () => /standby node-b detached/.test(a.output()), 30_000);
+      process.kill(b.proc!.pid, "SIGCONT");
+      await until("the standby's note", () => /asks the primary for a full copy/.test(b.output()), 60_000);
+      expect(readdirSync(b.dataDir).some((f) => f.startsWith("wal.damaged-"))).toBe(true);
+      expect(await primaryInSync([a, b], 90_000)).toBe(a);
+      expect(b.output()).toMatch(/full session from WAL sequence/);
+      await a.kill();
+      expect(await primaryOf([b])).toBe(b);
+      expect(await keyPositions(b.kafkaPort, "t")).toEqual(acked);
     }, 240_000);
   });
 
