@@ -69,7 +69,7 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
   beforeAll(async () => {
     await ensureBinary();
     server = await startMinio();
-    for (const b of ["dmg-standby", "dmg-primary", "dmg-alone", "dmg-running", "dmg-session"]) await server.createBucket(b);
+    for (const b of ["dmg-standby", "dmg-primary", "dmg-alone", "dmg-running", "dmg-session", "dmg-length"]) await server.createBucket(b);
   }, 300_000);
   afterAll(async () => {
     for (const n of nodes) await n.kill();
@@ -121,6 +121,26 @@ describeWithPeer(MINIO_PEER_NAME, peer, () => {
       await b.kill();
       expect(await primaryOf([a])).toBe(a);
       expect(await keyPositions(a.kafkaPort, "t")).toEqual(acked);
+    }, 240_000);
+
+    test("the standby's entry length, and it takes over: nothing holds those records, so it says so once and the restarted node waits, connected, instead of reconnecting forever", async () => {
+      const { a, b } = await syncedPair("dmg-length");
+      const entries = walEntries(b.dataDir);
+      const victim = entries[Math.floor(entries.length / 2)]!;
+      flip(victim.file, victim.pos); // the entry's length: which records it held is unknown
+      await a.kill();
+      expect(await primaryOf([b])).toBe(b);
+      await a.start();
+      const loud = /cannot be brought in sync past it/g;
+      await until("the new primary's note", () => /cannot be brought in sync past it/.test(b.output()), 60_000);
+      await Bun.sleep(5000); // ten lease retry intervals: a reconnecting standby would have come back several times
+      expect(b.output().match(loud)?.length).toBe(1);
+      expect(b.output()).toContain(`WAL segment ${victim.segment} at byte ${victim.pos} (its length is damaged`);
+      expect(a.output().match(/replication: following node-b/g)?.length).toBe(1);
+      expect(a.output()).not.toContain("corrupt WAL entry from the primary");
+      expect((await b.replication())?.standby).toMatchObject({ standby: "node-a", inSync: false });
+      // Produce goes on, acknowledged by the primary alone.
+      expect((await produce(b.kafkaPort, "after", 3)).size).toBe(6);
     }, 240_000);
 
     test("the standby's, then an incremental session: it sets its WAL aside and is copied back in full, then takes over with every record", async () => {
