@@ -118,7 +118,7 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
   private shrinking: Promise<void> | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private stopped = false;
-  /** Damaged WAL entries already reported ("segment:pos"): said once, not at every session. */
+  /** Damaged WAL entries already reported, with what was done: said once, not at every session or retry. */
   private readonly damageReported = new Set<string>();
   /** The standby as clients should know it (for Metadata), while one is attached. */
   peer: BrokerNode | null = null;
@@ -312,30 +312,31 @@ export class ReplicationSender implements GroupReplicator, RecordReplicator {
     const where = `WAL segment ${at.segment} at byte ${at.pos}`;
     const what = u ? `${where} (topic id ${u.topicId} partition ${u.partition} offsets ${u.baseOffset}-${u.lastOffset}, as its unverified header says)` : `${where} (its length is damaged, so which records it held is unknown)`;
     const found = u ? this.opts.damagedEntry(u, at.segment, at.pos + ENTRY_HEADER) : null;
-    const key = `${at.segment}:${at.pos}`;
-    const once = (level: "warn" | "error", msg: string) => {
+    // Once per entry and outcome: one that could not be replaced and later is (an S3 flush took it) is said again.
+    const once = (outcome: string, level: "warn" | "error", msg: string) => {
+      const key = `${at.segment}:${at.pos}:${outcome}`;
       if (this.damageReported.has(key)) return;
       this.damageReported.add(key);
       this.opts.logger[level](`replication: ${msg}`);
     };
     if (found === null || !u) {
-      once("error", `the entry at ${what} is damaged on this node's disk and neither S3 nor this node's memory holds an intact copy: standby ${s.hello!.id} cannot be brought in sync past it (it stays connected and not in sync; acknowledgements go on without it; looked at again every second in case an S3 flush takes the records). Said once.`);
+      once("lost", "error", `the entry at ${what} is damaged on this node's disk and neither S3 nor this node's memory holds an intact copy: standby ${s.hello!.id} cannot be brought in sync past it (it stays connected and not in sync; acknowledgements go on without it; looked at again every second in case an S3 flush takes the records). Said once.`);
       return null;
     }
     s.cursor = { segment: at.segment, pos: at.pos + 4 + len };
     if (found === "in-s3") {
-      once("warn", `the entry at ${what} is damaged on this node's disk; S3 holds those records, so standby ${s.hello!.id} reads them from there (the entry is not streamed)`);
+      once("in-s3", "warn", `the entry at ${what} is damaged on this node's disk; S3 holds those records, so standby ${s.hello!.id} reads them from there (the entry is not streamed)`);
       return new Uint8Array(0);
     }
     const seq = dv.getUint32(8) * 4294967296 + dv.getUint32(12);
     if (seq < 1 || seq >= this.wal.nextSequence) {
-      once("error", `the entry at ${what} is damaged on this node's disk and its sequence number (${seq}) is too: standby ${s.hello!.id} cannot be brought in sync past it (it stays connected and not in sync; acknowledgements go on without it). Said once.`);
+      once("bad-seq", "error", `the entry at ${what} is damaged on this node's disk and its sequence number (${seq}) is too: standby ${s.hello!.id} cannot be brought in sync past it (it stays connected and not in sync; acknowledgements go on without it). Said once.`);
       s.cursor = { ...at };
       return null;
     }
     const out = new Uint8Array(ENTRY_HEADER + found.batch.length);
     writeEntry(out, new DataView(out.buffer), 0, seq, found.topicId, u.partition, u.baseOffset, found.batch, 0);
-    once("warn", `the entry at ${what} is damaged on this node's disk; streamed to standby ${s.hello!.id} from this node's intact copy in memory`);
+    once("memory", "warn", `the entry at ${what} is damaged on this node's disk; streamed to standby ${s.hello!.id} from this node's intact copy in memory`);
     return out;
   }
 
