@@ -14,6 +14,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { LeaseObject, leaseKey, type LeaseBody } from "../lease/lease.ts";
 import { DataLossError } from "../meta/meta-recovery.ts";
+import { WalDataLossError } from "../log/damage.ts";
 import type { MemoryPlan } from "../memory/budget.ts";
 import { readTerm, writeTerm } from "../repl/term.ts";
 import { recover, walDir, type Rooms } from "./wiring-rooms.ts";
@@ -29,21 +30,11 @@ export function peerHolding(lease: LeaseBody | null, self: string, clusterId: st
   return { why: `this node held the lease last (epoch ${lease.epoch}) with no standby in sync, so the peer does not hold them either` };
 }
 
-/** A refused start or session restart because of WAL damage S3 does not hold (not metadata-log damage). */
-export function isWalDamage(e: unknown): e is DataLossError {
-  return e instanceof DataLossError && e.message.startsWith("WAL corruption");
-}
-
 /** Moves the damaged WAL aside (<data-dir>/wal.damaged-<time>, kept for a look); returns where it went. */
 export function setWalAside(dataDir: string): string {
   const aside = join(dataDir, `wal.damaged-${new Date().toISOString().replace(/[:.]/g, "-")}`);
   renameSync(walDir(dataDir), aside);
   return aside;
-}
-
-/** The damage as recover() words it, without its advice to restore the data dir (the peer does that here). */
-export function damageFound(e: DataLossError): string {
-  return e.message.replace(/ Restore the data dir.*$/, "");
 }
 
 /** recover() for a node of a replicated pair: WAL damage the peer can make good is left to it (see above). */
@@ -53,7 +44,7 @@ export async function recoverReplicated(config: Config, dataDir: string, bucket:
   } catch (e) {
     if (!(e instanceof DataLossError)) throw e;
     // Damage elsewhere (the metadata log) is as without a peer: accepted with the flag, else refused.
-    if (!isWalDamage(e)) {
+    if (!(e instanceof WalDataLossError)) {
       if (config.acceptDataLoss) return recover(config, dataDir, bucket, clusterId, logger, memory);
       throw e;
     }
@@ -68,7 +59,7 @@ export async function recoverReplicated(config: Config, dataDir: string, bucket:
     const term = readTerm(dataDir);
     writeTerm(dataDir, { ...term, primaryEpoch: null, token: null, synced: null });
     logger.error(
-      `${damageFound(e)} The peer ${holding.peer} holds them: this node starts as a standby with an empty WAL and ` +
+      `${e.found} The peer ${holding.peer} holds them: this node starts as a standby with an empty WAL and ` +
         `copies everything from the primary (a full resync); it will not take over the lease until that is done. The damaged WAL was moved to ${aside} (delete it once this node is in sync).`,
     );
     return recover(config, dataDir, bucket, clusterId, logger, memory);

@@ -35,7 +35,8 @@ import { ReplicationSender } from "../repl/sender.ts";
 import { readTerm, writeTerm, type Term } from "../repl/term.ts";
 import { closeRooms, recover, walDir, type Rooms } from "./wiring-rooms.ts";
 import { becomePrimary, type PrimaryRole } from "./wiring-primary.ts";
-import { damageFound, isWalDamage, setWalAside } from "./damaged-wal.ts";
+import { setWalAside } from "./damaged-wal.ts";
+import { WalDataLossError } from "../log/damage.ts";
 import type { Bucket } from "./wiring-s3.ts";
 import type { ObjectStore } from "../s3/store.ts";
 import { notifyRole, type Role, type RoleObserver } from "./roles.ts";
@@ -263,7 +264,7 @@ export class ReplicatedNode {
         // Never --accept-data-loss here: the primary holds whatever this node's WAL lost.
         state.rooms = await recover({ ...config, acceptDataLoss: false }, dataDir, bucket, clusterId, logger);
       } catch (e) {
-        if (full || !isWalDamage(e)) throw e;
+        if (full || !(e instanceof WalDataLossError)) throw e;
         // An incremental session over a WAL damaged since this node started (where S3 does not hold the records):
         // as at start (damaged-wal.ts), the WAL goes aside and this node may not take over with it; the session ends
         // and the next one, with no token, is a full copy from the primary.
@@ -272,7 +273,7 @@ export class ReplicatedNode {
         this.term.synced = null;
         writeTerm(dataDir, this.term);
         state.rooms = await recover(config, dataDir, bucket, clusterId, logger);
-        logger.error(`${damageFound(e)} The primary holds them: this node's WAL was moved to ${aside} (delete it once this node is in sync) and it asks the primary for a full copy; it will not take over the lease until that is done.`);
+        logger.error(`${e.found} The primary holds them: this node's WAL was moved to ${aside} (delete it once this node is in sync) and it asks the primary for a full copy; it will not take over the lease until that is done.`);
         throw new Error("this node's WAL is damaged (moved aside): ending the session for a full one", { cause: e });
       }
       this.term.token = token;

@@ -23,7 +23,19 @@ export interface OffsetRange {
   end: number;
 }
 
-export { DataLossError } from "../meta/meta-recovery.ts";
+import { DataLossError } from "../meta/meta-recovery.ts";
+export { DataLossError };
+
+/**
+ * A start refused for WAL damage no second copy holds. `found` says what is damaged and which records; the message
+ * adds what to do without a peer (replicated mode, damaged-wal.ts, gives the peer's answer instead).
+ */
+export class WalDataLossError extends DataLossError {
+  // name stays DataLossError's: what users and logs see is the same kind of refusal.
+  constructor(readonly found: string, advice: string) {
+    super(`${found} ${advice}`);
+  }
+}
 
 /** The most records `bytes` of damaged entries can hold: the most a stored batch may have, per smallest entry. */
 export function maxRecordsIn(bytes: number): number {
@@ -51,8 +63,8 @@ export function mergeRanges(ranges: OffsetRange[]): OffsetRange[] {
   return out;
 }
 
-/** The message a refused start gives: what is damaged, which records, why no copy helps, and the way out. */
-export function refusal(damages: WalDamage[], lost: string[], s3: boolean): string {
+/** The refused start: what is damaged, which records, why no copy helps, and the way out. */
+export function refusal(damages: WalDamage[], lost: string[], s3: boolean): WalDataLossError {
   const damaged = damages.filter((d) => !d.missing);
   const missing = damages.filter((d) => d.missing);
   const what = lost.join(", ");
@@ -62,11 +74,11 @@ export function refusal(damages: WalDamage[], lost: string[], s3: boolean): stri
     const files = missing.map((d) => d.file).join(", ");
     found.push(`the segment file${missing.length === 1 ? ` ${files} is` : `s ${files} are`} missing (deleted or lost from the data dir: the next segment or the clean-shutdown mark names ${missing.length === 1 ? "it" : "them"})`);
   }
-  return (
+  return new WalDataLossError(
     `WAL corruption: ${found.join("; ")}. ` +
-    `Acknowledged records affected: ${what}. ` +
-    (s3 ? "The S3 tier does not hold them. " : "No second copy holds them (no S3 tier, no standby). ") +
-    "Restore the data dir from a backup, or start with --accept-data-loss to mark those offsets lost (consumers reading them get CORRUPT_MESSAGE) and serve the rest."
+      `Acknowledged records affected: ${what}. ` +
+      (s3 ? "The S3 tier does not hold them." : "No second copy holds them (no S3 tier, no standby)."),
+    "Restore the data dir from a backup, or start with --accept-data-loss to mark those offsets lost (consumers reading them get CORRUPT_MESSAGE) and serve the rest.",
   );
 }
 

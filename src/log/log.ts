@@ -21,7 +21,7 @@ import { hasCleanupPolicy } from "../meta/topic-configs.ts";
 import type { Uuid } from "../protocol/codec.ts";
 import { Partition, TopicState } from "./partition.ts";
 import type { ReplayedEntry, Wal, WalDamage, WalEntry, WalError, WalListener, WalSkip } from "../wal/wal.ts";
-import { assessDamage, DataLossError, describeDamage, describeRange, refusal, type OffsetRange } from "./damage.ts";
+import { assessDamage, describeDamage, describeRange, refusal, type OffsetRange } from "./damage.ts";
 import { ReplicationError, WalEntry as Entry } from "../wal/wal.ts";
 import { parseEntry } from "../wal/entry.ts";
 import { fetch, type FetchedPartition, type FetchSpec, type Readable } from "./read.ts";
@@ -642,7 +642,7 @@ export class Log implements CatalogListener, MetaOwner<LogRecord>, WalListener<P
       this.logger.warn(`WAL corruption at ${damages.map(describeDamage).join("; ")}: ${why}; nothing lost`);
       return;
     }
-    if (!accept) throw new DataLossError(refusal(damages, lost.map(describe), this.cold !== null));
+    if (!accept) throw refusal(damages, lost.map(describe), this.cold !== null);
     const recs: LogRecord[] = [];
     for (const r of lost) {
       this.logger.error(`DATA LOSS (--accept-data-loss): ${describe(r)} are marked lost; consumers reading them get CORRUPT_MESSAGE, new records continue after them`);
