@@ -1,10 +1,11 @@
 // A replicated pair of compiled klite processes on one MinIO bucket, for the failover tests and the failover
 // benchmark: each node keeps its Kafka port, replication port, health port and data dir across restarts (so clients
 // and the lease find it again), and is stopped by pid. Short lease timings keep the tests quick.
+import { afterAll, beforeAll } from "bun:test";
 import { rmSync } from "node:fs";
 import { ensureBinary } from "./binary.ts";
 import { spawnBroker, tempDir, type SpawnedBroker } from "./broker.ts";
-import type { MinioServer } from "./minio.ts";
+import { startMinio, type MinioServer } from "./minio.ts";
 import { RawClient } from "./raw-client.ts";
 
 export function freePort(): number {
@@ -178,4 +179,29 @@ export async function createTopic(port: number, name: string, partitions = 1): P
   } finally {
     c.close();
   }
+}
+
+/**
+ * Inside a describe: the compiled binary and a MinIO before its tests; after them, every node the tests put in
+ * `nodes` is killed (by pid) and its data dir removed, and MinIO is stopped.
+ */
+export function pairFixture(): { readonly server: MinioServer; readonly nodes: Node[] } {
+  let server: MinioServer | undefined;
+  const nodes: Node[] = [];
+  beforeAll(async () => {
+    await ensureBinary();
+    server = await startMinio();
+  });
+  afterAll(async () => {
+    for (const n of nodes) await n.kill();
+    for (const n of nodes) n.cleanup();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error("MinIO is not started yet (use pairFixture's server inside tests)");
+      return server;
+    },
+    nodes,
+  };
 }

@@ -6,32 +6,22 @@
 //   - the primary is killed while the standby is still catching up: the standby must not take over (it does not hold
 //     everything acknowledged); the restarted primary does, with everything.
 // Every acknowledged record must be in the surviving primary's log, at its offset.
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { ensureBinary } from "../helpers/binary.ts";
-import { minio, MINIO_PEER_NAME, startMinio, type MinioServer } from "../helpers/minio.ts";
-import { createTopic, FAST, pair, primaryInSync, primaryOf, until, type Node } from "../helpers/pair.ts";
+import { expect, test } from "bun:test";
+import { minio, MINIO_PEER_NAME } from "../helpers/minio.ts";
+import { createTopic, FAST, pair, primaryInSync, primaryOf, until, type Node, pairFixture } from "../helpers/pair.ts";
 import { AckedProducer } from "../helpers/acked-producer.ts";
 import { describeWithPeer } from "../helpers/peers.ts";
 
 const minioPeer = await minio();
 
 describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
-  let server: MinioServer;
-  const all: Node[] = [];
-  beforeAll(async () => {
-    await ensureBinary();
-    server = await startMinio();
-  });
-  afterAll(async () => {
-    for (const n of all) await n.kill();
-    for (const n of all) n.cleanup();
-    await server?.stop();
-  });
+  const fx = pairFixture();
+  const all = fx.nodes;
 
   /** A pair on its own bucket and three producers on topic t (both nodes' ports); the scenario returns the node to verify on. */
   async function scenario(bucket: string, more: string[], run: (a: Node, b: Node, producers: AckedProducer[]) => Promise<Node>): Promise<void> {
-    await server.createBucket(bucket);
-    const nodes = pair(server, bucket, FAST, more);
+    await fx.server.createBucket(bucket);
+    const nodes = pair(fx.server, bucket, FAST, more);
     all.push(...nodes);
     const [a, b] = nodes;
     // Several producers, so writes are in flight at every moment of the standby's catch-up.

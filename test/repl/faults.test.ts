@@ -4,12 +4,11 @@
 //   - both nodes killed together and restarted together: one becomes primary, nothing acknowledged is lost;
 //   - two fresh nodes started at once without --cluster-id agree on one cluster id (through the bucket);
 //   - a third node on the same bucket becomes a standby or is refused, never a second primary.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBinary } from "../helpers/binary.ts";
-import { minio, MINIO_PEER_NAME, startMinio, type MinioServer } from "../helpers/minio.ts";
-import { createTopic, FAST, Node, pair, primaryInSync, primaryOf, until } from "../helpers/pair.ts";
+import { minio, MINIO_PEER_NAME } from "../helpers/minio.ts";
+import { createTopic, FAST, Node, pair, primaryInSync, primaryOf, until, pairFixture } from "../helpers/pair.ts";
 import { AckedProducer } from "../helpers/acked-producer.ts";
 import { describeWithPeer } from "../helpers/peers.ts";
 import { RawClient } from "../helpers/raw-client.ts";
@@ -17,21 +16,12 @@ import { RawClient } from "../helpers/raw-client.ts";
 const minioPeer = await minio();
 
 describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
-  let server: MinioServer;
-  const all: Node[] = [];
-  beforeAll(async () => {
-    await ensureBinary();
-    server = await startMinio();
-  });
-  afterAll(async () => {
-    for (const n of all) await n.kill();
-    for (const n of all) n.cleanup();
-    await server?.stop();
-  });
+  const fx = pairFixture();
+  const all = fx.nodes;
 
   async function startPair(bucket: string): Promise<[Node, Node]> {
-    await server.createBucket(bucket);
-    const nodes = pair(server, bucket);
+    await fx.server.createBucket(bucket);
+    const nodes = pair(fx.server, bucket);
     all.push(...nodes);
     await nodes[0].start();
     await primaryOf([nodes[0]]);
@@ -107,8 +97,8 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
     // lost the lease stayed out for good ("not taking part") and refused to start again.
     for (let round = 1; round <= 3; round++) {
       const bucket = `fresh-${round}`;
-      await server.createBucket(bucket);
-      const nodes = pair(server, bucket);
+      await fx.server.createBucket(bucket);
+      const nodes = pair(fx.server, bucket);
       all.push(...nodes);
       try {
         await Promise.all(nodes.map((n) => n.start()));
@@ -132,7 +122,7 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
   test("a third node on the same bucket is a standby or refused, never a second primary", async () => {
     const nodes = await startPair("third-node");
     const [a, b] = nodes;
-    const c = new Node("node-c", 3, () => ["--s3-bucket", "third-node", "--s3-endpoint", server.endpoint, "--s3-region", "us-east-1", "--lease-duration", "3s", "--lease-renew-interval", "1s", "--lease-retry-interval", "500ms"], server.env);
+    const c = new Node("node-c", 3, () => ["--s3-bucket", "third-node", "--s3-endpoint", fx.server.endpoint, "--s3-region", "us-east-1", "--lease-duration", "3s", "--lease-renew-interval", "1s", "--lease-retry-interval", "500ms"], fx.server.env);
     all.push(c);
     await c.start();
     try {

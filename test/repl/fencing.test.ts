@@ -6,13 +6,12 @@
 //     out): what was queued behind them is not acknowledged on the local fsync alone when the primary steps down;
 //   - clocks are not trusted: the primary's wall clock jumps an hour ahead and the standby's an hour back (libfaketime,
 //     monotonic clock left alone, as a bad NTP step would do): no failover, no refused produce.
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBinary } from "../helpers/binary.ts";
 import { tempDir } from "../helpers/broker.ts";
-import { minio, MINIO_PEER_NAME, startMinio, type MinioServer } from "../helpers/minio.ts";
-import { createTopic, FAST, pair, primaryInSync, primaryOf, until, type Node } from "../helpers/pair.ts";
+import { minio, MINIO_PEER_NAME } from "../helpers/minio.ts";
+import { createTopic, FAST, pair, primaryInSync, primaryOf, until, type Node, pairFixture } from "../helpers/pair.ts";
 import { AckedProducer } from "../helpers/acked-producer.ts";
 import { aptInstall, describeWithPeer, peer, which } from "../helpers/peers.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
@@ -27,23 +26,14 @@ const faketime = await peer("libfaketime (Debian faketime)", async () => {
 });
 
 describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
-  let server: MinioServer;
-  const all: Node[] = [];
-  beforeAll(async () => {
-    await ensureBinary();
-    server = await startMinio();
-  });
-  afterAll(async () => {
-    for (const n of all) await n.kill();
-    for (const n of all) n.cleanup();
-    await server?.stop();
-  });
+  const fx = pairFixture();
+  const all = fx.nodes;
   const dump = (nodes: Node[]) => nodes.map((n) => `--- ${n.name}:\n${n.output().slice(-4000)}`).join("\n");
 
   test("split brain: the primary cut off from S3 stops acknowledging before the standby takes over", async () => {
-    await server.createBucket("split");
-    const proxy = new TcpProxy("127.0.0.1", server.port).start();
-    const nodes = pair(server, "split", FAST, [], [`http://127.0.0.1:${proxy.port}`, server.endpoint]);
+    await fx.server.createBucket("split");
+    const proxy = new TcpProxy("127.0.0.1", fx.server.port).start();
+    const nodes = pair(fx.server, "split", FAST, [], [`http://127.0.0.1:${proxy.port}`, fx.server.endpoint]);
     all.push(...nodes);
     const [a, b] = nodes;
     const toA = new AckedProducer(() => [a.kafkaPort], "t", { prefix: "a", pin: true, timeoutMs: 5000 });
@@ -93,9 +83,9 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
     // queued behind them (producers whose requests time out send the next record meanwhile, each after its own
     // timeout, so some are always queued when the lease runs out). None of those may be acknowledged on the local
     // fsync alone: the frozen standby, listed as in sync, takes over once it runs again.
-    await server.createBucket("split-frozen");
-    const proxy = new TcpProxy("127.0.0.1", server.port).start();
-    const nodes = pair(server, "split-frozen", { ...FAST, ackTimeoutMs: 20_000 }, [], [`http://127.0.0.1:${proxy.port}`, server.endpoint]);
+    await fx.server.createBucket("split-frozen");
+    const proxy = new TcpProxy("127.0.0.1", fx.server.port).start();
+    const nodes = pair(fx.server, "split-frozen", { ...FAST, ackTimeoutMs: 20_000 }, [], [`http://127.0.0.1:${proxy.port}`, fx.server.endpoint]);
     all.push(...nodes);
     const [a, b] = nodes;
     const toA = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => new AckedProducer(() => [a.kafkaPort], "t", { prefix: `a${i}`, pin: true, timeoutMs: 600 + 250 * i }));
@@ -139,8 +129,8 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
 
   describeWithPeer("libfaketime (Debian faketime)", faketime, () => {
     test("a wall clock jumping an hour ahead (primary) or back (standby) changes nothing", async () => {
-      await server.createBucket("clocks");
-      const nodes = pair(server, "clocks");
+      await fx.server.createBucket("clocks");
+      const nodes = pair(fx.server, "clocks");
       all.push(...nodes);
       const [a, b] = nodes;
       const dir = tempDir("klite-clock-");
@@ -157,7 +147,7 @@ describeWithPeer(MINIO_PEER_NAME, minioPeer, () => {
         await createTopic(a.kafkaPort, "t");
         producer.start();
         await until("acks", () => producer.acks.length > 100);
-        const lease = new LeaseObject(server.store("clocks"), leaseKey(""));
+        const lease = new LeaseObject(fx.server.store("clocks"), leaseKey(""));
         const before = (await lease.read())!.body;
         writeFileSync(clockOf(a), "+1h\n");
         writeFileSync(clockOf(b), "-1h\n");
